@@ -1,0 +1,56 @@
+/*
+ * pb_error.h — the one error table of pipebridge.
+ *
+ * Fallible functions return 0 or a negative PB_E* code and may fill a
+ * caller-owned pb_error with a message. Each code knows its HTTP status and
+ * its AWS `__type`, so no layer above ever maps errors by hand. Backend codes
+ * (errno, SQLite, libpq) are translated into these once, at the boundary.
+ */
+#ifndef PB_ERROR_H
+#define PB_ERROR_H
+
+#include <stddef.h>
+
+/* X(name, value, http_status, aws_type, default_message) */
+#define PB_ERROR_TABLE(X)                                                              \
+    X(PB_OK, 0, 200, "", "success")                                                     \
+    X(PB_ENOMEM, -1, 500, "InternalException", "out of memory")                         \
+    X(PB_EINTERNAL, -2, 500, "InternalException", "internal error")                     \
+    X(PB_EVALIDATION, -3, 400, "ValidationException", "validation error")               \
+    X(PB_EPATTERN, -4, 400, "InvalidEventPatternException", "Event pattern is not valid.") \
+    X(PB_EEVENT, -5, 400, "ValidationException", "Parameter Event is not valid.")        \
+    X(PB_ETOOCOMPLEX, -6, 400, "ValidationException", "event too complex to match")      \
+    X(PB_EIO, -7, 500, "InternalException", "I/O error")                                \
+    X(PB_EUSAGE, -8, 400, "ValidationException", "usage error")                         \
+    X(PB_ENOTFOUND, -9, 400, "ResourceNotFoundException", "not found")
+
+enum pb_error_code {
+#define PB_X_ENUM(name, value, status, type, msg) name = value,
+    PB_ERROR_TABLE(PB_X_ENUM)
+#undef PB_X_ENUM
+};
+
+#define PB_ERROR_MESSAGE_MAX 2048
+
+/* Filled by fallible functions when the caller passes one; owned by the caller. */
+typedef struct pb_error {
+    int code;                           /* a PB_E* code, 0 when unset */
+    char message[PB_ERROR_MESSAGE_MAX]; /* AWS-style message, NUL-terminated */
+} pb_error;
+
+/* Name ("PB_EPATTERN"), HTTP status and AWS __type of a code; unknown codes map
+ * to PB_EINTERNAL's entries. Returned strings are static. */
+const char *pb_error_name(int code);
+int pb_error_http_status(int code);
+const char *pb_error_aws_type(int code);
+const char *pb_error_default_message(int code);
+
+/* Sets err (when non-NULL) to code with a printf-style message and returns code,
+ * so callers can write `return pb_error_set(err, PB_EPATTERN, "...")`. */
+int pb_error_set(pb_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Clears err to PB_OK with an empty message. */
+void pb_error_clear(pb_error *err);
+
+#endif
