@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Drives the pipebridge program as a user would: exit codes, stdout and
+# stderr of the offline pattern commands, file:// arguments, --help.
+# Usage: cli_test.sh PATH/TO/pipebridge
+set -u
+PB=$1
+DATA=$(cd "$(dirname "$0")/../data" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+check() { # name, expected exit, expected stdout (exact), expected stderr substring, command...
+  local name=$1 want_rc=$2 want_out=$3 want_err=$4
+  shift 4
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local out
+  out=$(cat "$tmp/out")
+  if [ "$rc" != "$want_rc" ] || { [ -n "$want_out" ] && [ "$out" != "$want_out" ]; } ||
+     { [ -n "$want_err" ] && ! grep -qF -- "$want_err" "$tmp/err"; }; then
+    echo "FAIL $name: rc=$rc (want $want_rc)"
+    echo "  stdout: $out"
+    echo "  stderr: $(cat "$tmp/err")"
+    fail=$((fail + 1))
+  else
+    pass=$((pass + 1))
+  fi
+}
+
+EV='{"id":"1","account":"123456789012","source":"order","time":"2022-07-13T13:48:01Z","region":"us-east-1","detail-type":"Test","detail":{"state":"running","n":5}}'
+
+check "match" 0 '{"Result": true}' "" \
+  "$PB" test-event-pattern --event-pattern '{"source":["order"]}' --event "$EV"
+check "no match" 0 '{"Result": false}' "" \
+  "$PB" test-event-pattern --event-pattern '{"source":["shipment"]}' --event "$EV"
+check "option=value form" 0 '{"Result": true}' "" \
+  "$PB" test-event-pattern --event-pattern='{"detail":{"n":[{"numeric":[">",4]}]}}' --event="$EV"
+check "file:// arguments" 0 '{"Result": true}' "" \
+  "$PB" test-event-pattern --event-pattern "file://$DATA/sample-pattern.json" --event "file://$DATA/sample-event.json"
+check "invalid pattern" 254 "" \
+  "An error occurred (InvalidEventPatternException) when calling the TestEventPattern operation: Event pattern is not valid. Reason: Empty arrays are not allowed" \
+  "$PB" test-event-pattern --event-pattern '{"source":[]}' --event "$EV"
+check "invalid JSON pattern" 254 "" \
+  "Reason: Unrecognized token 'this': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')" \
+  "$PB" test-event-pattern --event-pattern 'this is not json' --event "$EV"
+check "event without envelope" 254 "" \
+  "An error occurred (ValidationException) when calling the TestEventPattern operation: Parameter Event is not valid." \
+  "$PB" test-event-pattern --event-pattern '{"source":["order"]}' --event '{"source":"order"}'
+check "event not an object" 254 "" "Parameter Event is not valid." \
+  "$PB" test-event-pattern --event-pattern '{"source":["order"]}' --event '["x"]'
+long=$(python3 -c 'print("{\"source\":[" + ",".join("\"%04d\"" % i for i in range(700)) + "]}")')
+check "pattern over 4096 chars" 254 "" "failed to satisfy constraint: Member must have length less than or equal to 4096" \
+  "$PB" test-event-pattern --event-pattern "$long" --event "$EV"
+check "missing file" 252 "" "Unable to load paramfile file://$tmp/nope" \
+  "$PB" test-event-pattern --event-pattern "file://$tmp/nope" --event "$EV"
+check "missing argument" 252 "" "required: --event-pattern, --event" \
+  "$PB" test-event-pattern --event-pattern '{"source":["order"]}'
+check "explain match" 0 '{"Result":true}' "" \
+  "$PB" explain-event-pattern --event-pattern '{"source":["order"]}' --event "$EV"
+check "explain mismatch json" 0 \
+  '{"Result":false,"Mismatches":[{"Path":"detail.state","Condition":["stopped"],"Values":["running"],"Reason":"no value at this path satisfies the condition"}]}' "" \
+  "$PB" explain-event-pattern --event-pattern '{"source":["order"],"detail":{"state":["stopped"]}}' --event "$EV"
+check "explain missing text" 0 "" "" \
+  "$PB" explain-event-pattern --event-pattern '{"detail":{"gone":["x"]}}' --event "$EV" --output text
+grep -q "detail.gone: the field is missing" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL explain text: $(cat "$tmp/out")"; fail=$((fail + 1)); }
+check "help" 0 "" "" "$PB" --help
+grep -q "test-event-pattern" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL help text"; fail=$((fail + 1)); }
+check "command help" 0 "" "" "$PB" test-event-pattern --help
+grep -q "exits 254" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL command help text"; fail=$((fail + 1)); }
+check "unknown command" 252 "" "unknown command" "$PB" frobnicate
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
