@@ -601,14 +601,16 @@ static int product(compiler *c, conjs *a, const conjs *b)
 static int parse_object(compiler *c, const pb_json *obj, const char *prefix, size_t prefixlen, bool in_or,
                         conjs *out);
 
+/* prefix is NULL at the top level; an empty key below it still adds a dot
+ * ({"": {"a": ...}} is the path ".a", as in EventBridge). */
 static int join_path(compiler *c, const char *prefix, size_t pl, const char *key, size_t kl, const char **path,
                      size_t *len)
 {
-    size_t n = pl ? pl + 1 + kl : kl;
+    size_t n = prefix ? pl + 1 + kl : kl;
     char *p = pb_arena_alloc(&c->p->arena, n + 1);
     if (!p)
         return oom(c);
-    if (pl) {
+    if (prefix) {
         memcpy(p, prefix, pl);
         p[pl] = '.';
         memcpy(p + pl + 1, key, kl);
@@ -761,7 +763,7 @@ int pb_pattern_compile(const char *text, size_t len, pb_pattern **out, pb_error 
         goto fail;
     }
     conjs all;
-    rc = parse_object(&c, p->doc, "", 0, false, &all);
+    rc = parse_object(&c, p->doc, NULL, 0, false, &all);
     if (rc)
         goto fail;
     p->subs = pb_arena_zalloc(&p->arena, all.n * sizeof *p->subs);

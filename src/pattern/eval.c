@@ -168,11 +168,11 @@ static int walk(lctx *x, const pb_json *v, const char *path, size_t pathlen)
     if (v->type == PB_JSON_OBJECT) {
         for (size_t i = 0; i < v->n && !rc; i++) {
             const pb_json_member *m = &v->members[i];
-            size_t n = pathlen ? pathlen + 1 + m->keylen : m->keylen;
+            size_t n = path ? pathlen + 1 + m->keylen : m->keylen; /* NULL path: top level */
             char *p = pb_arena_alloc(x->arena, n + 1);
             if (!p)
                 return PB_ENOMEM;
-            if (pathlen) {
+            if (path) {
                 memcpy(p, path, pathlen);
                 p[pathlen] = '.';
                 memcpy(p + pathlen + 1, m->key, m->keylen);
@@ -214,7 +214,7 @@ static int walk(lctx *x, const pb_json *v, const char *path, size_t pathlen)
 int pb_leaves_collect(const pb_json *event, pb_arena *arena, pb_leaves *out)
 {
     lctx x = {.arena = arena, .out = out};
-    int rc = walk(&x, event, "", 0);
+    int rc = walk(&x, event, NULL, 0);
     free(x.stack);
     return rc;
 }
@@ -272,6 +272,8 @@ typedef struct rctx {
 
 static bool consistent(const rctx *x, const pb_leaf *l)
 {
+    if (!l->trail_len)
+        return true;
     const pb_trail_step *t = x->lv->trail + l->trail_off;
     for (size_t i = 0; i < l->trail_len; i++)
         for (size_t k = 0; k < x->nchosen; k++)
@@ -309,7 +311,8 @@ static bool search(rctx *x, size_t fi)
             x->chosen = n;
             x->cap = nc;
         }
-        memcpy(x->chosen + x->nchosen, x->lv->trail + l->trail_off, l->trail_len * sizeof *x->chosen);
+        if (l->trail_len)
+            memcpy(x->chosen + x->nchosen, x->lv->trail + l->trail_off, l->trail_len * sizeof *x->chosen);
         x->nchosen += l->trail_len;
         bool ok = search(x, fi + 1);
         x->nchosen = mark;

@@ -617,50 +617,59 @@ static uint64_t shash(uint32_t from, uint32_t path, const char *key, size_t n)
     return pb_hash_bytes(key, n, ((uint64_t)from << 32) ^ path);
 }
 
-/* Deep-copies a field's conditions into one block. */
+/* Deep-copies a field's conditions into one block laid out by alignment:
+ * the pb_cond array, then every double, then every pb_strv, then the bytes. */
 static pb_cond *conds_copy(const pb_field *f, size_t *bytes)
 {
-    size_t total = f->ncond * sizeof(pb_cond);
+    size_t nnum = 0, nstrv = 0, nchar = 0;
     for (size_t i = 0; i < f->ncond; i++) {
         const pb_cond *c = &f->conds[i];
-        total += c->len + 1 + c->keylen + c->nlist * (sizeof(pb_strv) + sizeof(double));
+        nnum += c->nums ? c->nlist : 0;
+        nstrv += c->strs ? c->nlist : 0;
+        nchar += (c->str ? c->len + 1 : 0) + c->keylen;
         for (size_t k = 0; c->strs && k < c->nlist; k++)
-            total += c->strs[k].len + 1;
+            nchar += c->strs[k].len + 1;
     }
+    size_t total = f->ncond * sizeof(pb_cond) + nnum * sizeof(double) + nstrv * sizeof(pb_strv) + nchar;
     char *block = malloc(total ? total : 1);
     if (!block)
         return NULL;
     *bytes = total;
     pb_cond *out = (pb_cond *)block;
-    char *p = block + f->ncond * sizeof(pb_cond);
+    double *nums = (double *)(block + f->ncond * sizeof(pb_cond));
+    pb_strv *strvs = (pb_strv *)(nums + nnum);
+    char *p = (char *)(strvs + nstrv);
     for (size_t i = 0; i < f->ncond; i++) {
         const pb_cond *c = &f->conds[i];
         pb_cond *d = &out[i];
         *d = *c;
         if (c->nums) {
-            memcpy(p, c->nums, c->nlist * sizeof(double));
-            d->nums = (double *)p;
-            p += c->nlist * sizeof(double);
-        }
-        if (c->strs) {
-            d->strs = (pb_strv *)p;
-            p += c->nlist * sizeof(pb_strv);
+            memcpy(nums, c->nums, c->nlist * sizeof(double));
+            d->nums = nums;
+            nums += c->nlist;
         }
         if (c->str) {
-            memcpy(p, c->str, c->len);
+            if (c->len)
+                memcpy(p, c->str, c->len);
             p[c->len] = '\0';
             d->str = p;
             p += c->len + 1;
         }
-        memcpy(p, c->key, c->keylen);
+        if (c->keylen)
+            memcpy(p, c->key, c->keylen);
         d->key = p;
         p += c->keylen;
-        for (size_t k = 0; c->strs && k < c->nlist; k++) {
-            memcpy(p, c->strs[k].s, c->strs[k].len);
-            p[c->strs[k].len] = '\0';
-            d->strs[k].s = p;
-            d->strs[k].len = c->strs[k].len;
-            p += c->strs[k].len + 1;
+        if (c->strs) {
+            d->strs = strvs;
+            for (size_t k = 0; k < c->nlist; k++) {
+                if (c->strs[k].len)
+                    memcpy(p, c->strs[k].s, c->strs[k].len);
+                p[c->strs[k].len] = '\0';
+                strvs[k].s = p;
+                strvs[k].len = c->strs[k].len;
+                p += c->strs[k].len + 1;
+            }
+            strvs += c->nlist;
         }
     }
     return out;
