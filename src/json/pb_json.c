@@ -226,8 +226,16 @@ static int parse_string(parser *p, const char **out, size_t *outlen)
         case 't': o[w++] = '\t'; break;
         case 'u': {
             unsigned cp;
-            if (r + 4 > k || hex4(p->s + r, &cp))
-                return fail(p, r, "Unexpected character: expected a hex-digit for character escape sequence");
+            if (r + 4 > k || hex4(p->s + r, &cp)) {
+                size_t bad = r;
+                while (bad < k && bad < r + 4 && ((p->s[bad] >= '0' && p->s[bad] <= '9') ||
+                                                   (p->s[bad] >= 'a' && p->s[bad] <= 'f') ||
+                                                   (p->s[bad] >= 'A' && p->s[bad] <= 'F')))
+                    bad++;
+                char d[64];
+                char_desc(bad < p->n ? (unsigned char)p->s[bad] : '"', d, sizeof d);
+                return fail(p, bad + 1, "Unexpected character (%s): expected a hex-digit for character escape sequence", d);
+            }
             r += 4;
             if (cp >= 0xd800 && cp < 0xdc00 && r + 6 <= k && p->s[r] == '\\' && p->s[r + 1] == 'u') {
                 unsigned lo;
@@ -280,6 +288,24 @@ static int eof_in(parser *p, const char *kind, size_t start)
     }
     return fail(p, p->n, "Unexpected end-of-input: expected close marker for %s (start marker at [Source: (String)\"%.*s\"; line: %zu, column: %zu])",
                 kind, (int)(p->n > 500 ? 500 : p->n), p->s, line, col);
+}
+
+/* Jackson: "Unexpected close marker ']': expected '}' (for Object starting at [...])". */
+static int close_mismatch(parser *p, char got, char want, const char *kind, size_t start)
+{
+    size_t line = 1, col = 1;
+    for (size_t k = 0; k < start; k++) {
+        if (p->s[k] == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    return fail(p, p->i + 1,
+                "Unexpected close marker '%c': expected '%c' (for %s starting at [Source: (String)\"%.*s\"; line: %zu, "
+                "column: %zu])",
+                got, want, kind, (int)(p->n > 500 ? 500 : p->n), p->s, line, col);
 }
 
 static int grow(parser *p, void **arr, size_t *cap, size_t n, size_t elem)
@@ -349,6 +375,8 @@ static int parse_object(parser *p, pb_json **out)
             *out = v;
             return 0;
         }
+        if (p->s[p->i] == ']')
+            return close_mismatch(p, ']', '}', "Object", start);
         return unexpected(p, "was expecting comma to separate Object entries");
     }
 }
@@ -390,6 +418,8 @@ static int parse_array(parser *p, pb_json **out)
             *out = v;
             return 0;
         }
+        if (p->s[p->i] == '}')
+            return close_mismatch(p, '}', ']', "Array", start);
         return unexpected(p, "was expecting comma to separate Array entries");
     }
 }
@@ -479,12 +509,10 @@ static int parse_value(parser *p, pb_json **out)
     case 't': return parse_literal(p, "true", PB_JSON_TRUE, out);
     case 'f': return parse_literal(p, "false", PB_JSON_FALSE, out);
     case 'n': return parse_literal(p, "null", PB_JSON_NULL, out);
+    case '}': return unexpected(p, "expected a value");
     case ']':
-    case '}': {
-        char d[64];
-        char_desc(c, d, sizeof d);
-        return fail(p, p->i + 1, "Unexpected close marker '%c': expected a value", c);
-    }
+        return unexpected(p, "expected a valid value (JSON String, Number, Array, Object or token 'null', 'true' "
+                             "or 'false')");
     default:
         if (c == '-' || (c >= '0' && c <= '9'))
             return parse_number(p, out);

@@ -305,8 +305,9 @@ static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
 }
 
 /* p is just past an opening bracket; returns just past its closing bracket,
- * or NULL if the text ends first. */
-static const char *skip_container(const char *p, const char *end)
+ * or NULL if the text ends first or nesting inside goes deeper than
+ * max_depth more levels (*too_deep is then set). */
+static const char *skip_container(const char *p, const char *end, uint64_t max_depth, int *too_deep)
 {
     uint64_t depth = 1, in_str = 0, carry = 0;
     char tmp[64];
@@ -326,17 +327,22 @@ static const char *skip_container(const char *p, const char *end)
         in_str = (uint64_t)((int64_t)inside >> 63);
         uint64_t open = m.open & ~inside, close = m.close & ~inside;
         uint64_t nclose = (uint64_t)__builtin_popcountll(close);
-        if (nclose < depth) {
-            depth += (uint64_t)__builtin_popcountll(open) - nclose;
+        uint64_t nopen = (uint64_t)__builtin_popcountll(open);
+        if (nclose < depth && depth + nopen <= max_depth) {
+            depth += nopen - nclose; /* cannot close, cannot get too deep: whole block at once */
         } else {
             uint64_t both = open | close;
             while (both) {
                 int i = __builtin_ctzll(both);
                 both &= both - 1;
-                if (open >> i & 1)
-                    depth++;
-                else if (--depth == 0)
+                if (open >> i & 1) {
+                    if (++depth > max_depth) {
+                        *too_deep = 1;
+                        return NULL;
+                    }
+                } else if (--depth == 0) {
                     return p + i + 1;
+                }
             }
         }
         p += 64;
@@ -561,9 +567,15 @@ static const char *skip_value(fctx *x, const char *p, int *rc)
         return q ? q + 1 : NULL;
     }
     if (c == '{' || c == '[') {
-        const char *q = skip_container(p + 1, end);
-        if (!q)
-            *rc = bad(x, "unterminated object or array");
+        int too_deep = 0;
+        int room = PB_EVENT_MAX_DEPTH - x->depth; /* levels left, this one included */
+        const char *q = room > 0 ? skip_container(p + 1, end, (uint64_t)room, &too_deep) : NULL;
+        if (!q) {
+            if (too_deep || room <= 0)
+                *rc = pb_error_set(x->err, PB_EEVENT, "Event is nested deeper than %d levels", PB_EVENT_MAX_DEPTH);
+            else
+                *rc = bad(x, "unterminated object or array");
+        }
         return q;
     }
     const char *q = p;
@@ -785,7 +797,7 @@ int pb_flatten(const pb_path_trie *t, const char *event, size_t len, pb_flat *f,
         f->strcap = len + 1;
     }
     f->n = f->ntrail = f->strlen = f->npresent = 0;
-    fctx x = {.end = event + len, .t = t, .f = f, .err = err};
+    fctx x = {.end = event + len, .t = t, .f = f, .err = err, .depth = 1}; /* the top-level object is level 1 */
     const char *p = ws(event, x.end);
     if (p >= x.end || *p != '{')
         return pb_error_set(err, PB_EEVENT, "Event must be a JSON object");

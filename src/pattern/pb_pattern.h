@@ -83,8 +83,11 @@ void pb_match_scratch_free(pb_match_scratch *s);
 
 /* Matches one event (raw JSON text of an object). On success *ids points to
  * *n distinct pattern ids in ascending order, valid until the next match with
- * the same scratch. Errors: PB_EEVENT (not a JSON object, malformed, deeper
- * than PB_EVENT_MAX_DEPTH or larger than PB_EVENT_MAX_BYTES), PB_ETOOCOMPLEX
+ * the same scratch. Errors: PB_EEVENT (not a JSON object, deeper than
+ * PB_EVENT_MAX_DEPTH, larger than PB_EVENT_MAX_BYTES, or malformed in a part
+ * the matcher reads — subtrees no pattern mentions are only checked for
+ * balanced brackets and terminated strings, so callers that must reject every
+ * malformed document validate it first, as the API does), PB_ETOOCOMPLEX
  * (the array-consistency search exceeded its step budget), PB_ENOMEM,
  * PB_EINTERNAL (matcher not prepared). */
 int pb_matcher_match(const pb_matcher *m, const char *event, size_t len, pb_match_scratch *s,
