@@ -75,11 +75,22 @@ static int slow_parse(const char *s, size_t n, double *out)
     return 0;
 }
 
-int pb_number_parse(const char *s, size_t n, double *out)
+/* Up to 19 significant digits fit a uint64_t exactly, and so does 10^k for
+ * k <= 27 in the 64-bit significand of x87 extended precision. One extended
+ * multiplication or division of those exact operands is correctly rounded to
+ * 64 bits; rounding that to a double is then exact unless the extended
+ * result sits on (or next to) a point halfway between two doubles, which we
+ * detect from its low 11 bits and hand to strtod. */
+#if defined(__x86_64__) && defined(__LDBL_MANT_DIG__) && __LDBL_MANT_DIG__ == 64
+#define PB_HAVE_X87 1
+static const long double pow10_ext[] = {
+    1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+    1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+#endif
+
+/* Converts a token already known to be one JSON number. */
+static int convert(const char *s, size_t n, double *out)
 {
-    if (n == 0 || pb_number_scan(s, n) != n)
-        return -1;
-    /* Fast path: at most 15 significant digits, small exponent. */
     size_t i = 0;
     int neg = 0;
     if (s[i] == '-') {
@@ -91,18 +102,18 @@ int pb_number_parse(const char *s, size_t n, double *out)
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
         if (mant || s[i] != '0')
             digits++;
-        mant = mant * 10 + (uint64_t)(s[i] - '0');
-        if (digits > 15)
+        if (digits > 19)
             return slow_parse(s, n, out);
+        mant = mant * 10 + (uint64_t)(s[i] - '0');
     }
     if (i < n && s[i] == '.') {
         for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
             if (mant || s[i] != '0')
                 digits++;
+            if (digits > 19)
+                return slow_parse(s, n, out);
             mant = mant * 10 + (uint64_t)(s[i] - '0');
             exp10--;
-            if (digits > 15)
-                return slow_parse(s, n, out);
         }
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
@@ -117,16 +128,36 @@ int pb_number_parse(const char *s, size_t n, double *out)
         }
         exp10 += eneg ? -e : e;
     }
-    double v = (double)mant; /* exact: mant < 10^15 < 2^53 */
+    double v;
     if (mant == 0) {
         v = 0.0;
-    } else if (exp10 >= 0 && exp10 <= 22) {
-        v *= pow10_exact[exp10]; /* one correctly rounded op on exact operands */
-    } else if (exp10 < 0 && exp10 >= -22) {
-        v /= pow10_exact[-exp10];
+    } else if (mant <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+        /* Clinger: both operands exact doubles, one correctly rounded op */
+        v = exp10 >= 0 ? (double)mant * pow10_exact[exp10] : (double)mant / pow10_exact[-exp10];
     } else {
+#ifdef PB_HAVE_X87
+        if (exp10 < -27 || exp10 > 27)
+            return slow_parse(s, n, out);
+        long double x = exp10 >= 0 ? (long double)mant * pow10_ext[exp10] : (long double)mant / pow10_ext[-exp10];
+        uint64_t sig;
+        memcpy(&sig, &x, sizeof sig); /* x87 format: the 64-bit significand comes first */
+        unsigned low = (unsigned)(sig & 0x7ff);
+        if (low >= 0x3ff && low <= 0x401)
+            return slow_parse(s, n, out);
+        v = (double)x;
+#else
         return slow_parse(s, n, out);
+#endif
     }
     *out = neg ? -v : v;
     return 0;
 }
+
+int pb_number_parse(const char *s, size_t n, double *out)
+{
+    if (n == 0 || pb_number_scan(s, n) != n)
+        return -1;
+    return convert(s, n, out);
+}
+
+int pb_number_parse_scanned(const char *s, size_t n, double *out) { return convert(s, n, out); }

@@ -3,9 +3,11 @@
  *
  * The pattern language compares numbers by value (300 matches 300.0), so both
  * pattern literals and event values go through this one function. Short
- * numbers take an exact fast path (integer mantissa and a power of ten that are
- * both exact doubles); everything else goes to the C library's correctly
- * rounded strtod in the "C" locale. Out-of-range values become ±inf or ±0.
+ * numbers take exact fast paths (an integer significand and a power of ten
+ * that are both exact doubles, or, for up to 19 digits, both exact in x87
+ * extended precision with a check for the rare double-rounding cases);
+ * everything else goes to the C library's correctly rounded strtod in the "C"
+ * locale. Out-of-range values become ±inf or ±0.
  */
 #ifndef PB_NUMBER_H
 #define PB_NUMBER_H
@@ -18,5 +20,8 @@ size_t pb_number_scan(const char *s, size_t n);
 /* Converts a complete JSON number token s[0..n) to *out. Returns 0, or -1 if
  * s is not exactly one JSON number. Pure; thread-safe. */
 int pb_number_parse(const char *s, size_t n, double *out);
+
+/* The same for a token that pb_number_scan has already matched in full. */
+int pb_number_parse_scanned(const char *s, size_t n, double *out);
 
 #endif

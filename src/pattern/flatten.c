@@ -32,6 +32,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 /* ------------------------------------------------------------ path trie -- */
 
@@ -43,11 +46,15 @@ typedef struct ptchild {
     char seg[];
 } ptchild;
 
+#define FEW_KIDS 8
+
 struct ptnode {
     int32_t leaf;      /* path id, or -1 */
     uint32_t leafrefs; /* references to the leaf path */
     uint32_t refs;     /* leaf references at or below this node */
     pb_table kids;     /* ptchild* by segment */
+    uint32_t nfew;     /* when kids.n <= FEW_KIDS: the kids again, scanned linearly */
+    ptchild *few[FEW_KIDS];
 };
 
 struct pb_path_trie {
@@ -70,10 +77,28 @@ static int seg_eq(const void *item, const void *key)
     return c->seglen == k->n && memcmp(c->seg, k->s, k->n) == 0;
 }
 
+/* Refreshes the linear list after the table changed. */
+static void few_refresh(ptnode *n)
+{
+    n->nfew = 0;
+    if (n->kids.n > FEW_KIDS)
+        return;
+    for (size_t i = 0; i < n->kids.cap; i++)
+        if (n->kids.hashes[i])
+            n->few[n->nfew++] = n->kids.items[i];
+}
+
 static inline ptnode *child(const ptnode *n, const char *s, size_t len)
 {
-    if (!n->kids.n)
+    if (n->kids.n <= FEW_KIDS) {
+        /* few children (the common case): compare lengths, then bytes; no hashing */
+        for (uint32_t i = 0; i < n->nfew; i++) {
+            const ptchild *c = n->few[i];
+            if (c->seglen == len && memcmp(c->seg, s, len) == 0)
+                return c->node;
+        }
         return NULL;
+    }
     segkey k = {s, len};
     ptchild *c = pb_table_find(&n->kids, pb_hash_bytes(s, len, 0x51), seg_eq, &k);
     return c ? c->node : NULL;
@@ -131,6 +156,7 @@ int32_t pb_path_trie_intern(pb_path_trie *t, const char *path, size_t n)
             pc->seglen = (uint32_t)(j - i);
             memcpy(pc->seg, path + i, j - i);
             pc->seg[j - i] = '\0';
+            few_refresh(node);
             t->mem += sizeof *pc + (j - i) + 1 + sizeof *c;
         }
         node = c;
@@ -205,6 +231,7 @@ void pb_path_trie_release(pb_path_trie *t, const char *path, size_t n)
         ptchild *pc = pb_table_remove(&nodes[d - 1]->kids, pb_hash_bytes(segs[d - 1].s, segs[d - 1].n, 0x51),
                                       seg_eq, &segs[d - 1]);
         if (pc) {
+            few_refresh(nodes[d - 1]);
             t->mem -= sizeof *pc + pc->seglen + 1 + sizeof *nd;
             pb_table_free(&nd->kids);
             free(nd);
@@ -285,6 +312,23 @@ static inline void classify64(const char *p, masks *m)
 #endif
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PB_HAVE_AVX2_SKIP 1
+__attribute__((target("avx2"), always_inline)) static inline void classify64_avx2(const char *p, masks *m)
+{
+    const __m256i q = _mm256_set1_epi8('"'), b = _mm256_set1_epi8('\\');
+    const __m256i o = _mm256_set1_epi8('{'), c = _mm256_set1_epi8('}'), lower = _mm256_set1_epi8(0x20);
+    __m256i v0 = _mm256_loadu_si256((const __m256i *)p), v1 = _mm256_loadu_si256((const __m256i *)(p + 32));
+    __m256i l0 = _mm256_or_si256(v0, lower), l1 = _mm256_or_si256(v1, lower);
+#define PB_MASK(a, x) ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, x)))
+    m->quote = PB_MASK(v0, q) | PB_MASK(v1, q) << 32;
+    m->bs = PB_MASK(v0, b) | PB_MASK(v1, b) << 32;
+    m->open = PB_MASK(l0, o) | PB_MASK(l1, o) << 32;
+    m->close = PB_MASK(l0, c) | PB_MASK(l1, c) << 32;
+#undef PB_MASK
+}
+#endif
+
 /* Bits of characters escaped by a backslash; *carry says the first character
  * of this block is escaped and is updated for the next block. */
 static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
@@ -306,48 +350,66 @@ static inline uint64_t escaped_bits(uint64_t bs, uint64_t *carry)
 
 /* p is just past an opening bracket; returns just past its closing bracket,
  * or NULL if the text ends first or nesting inside goes deeper than
- * max_depth more levels (*too_deep is then set). */
-static const char *skip_container(const char *p, const char *end, uint64_t max_depth, int *too_deep)
-{
-    uint64_t depth = 1, in_str = 0, carry = 0;
-    char tmp[64];
-    while (p < end) {
-        const char *blk = p;
-        size_t avail = (size_t)(end - p);
-        if (avail < 64) {
-            memset(tmp, 0, sizeof tmp);
-            memcpy(tmp, p, avail);
-            blk = tmp;
-        }
-        masks m;
-        classify64(blk, &m);
-        if (m.bs | carry)
-            m.quote &= ~escaped_bits(m.bs, &carry);
-        uint64_t inside = prefix_xor(m.quote) ^ in_str;
-        in_str = (uint64_t)((int64_t)inside >> 63);
-        uint64_t open = m.open & ~inside, close = m.close & ~inside;
-        uint64_t nclose = (uint64_t)__builtin_popcountll(close);
-        uint64_t nopen = (uint64_t)__builtin_popcountll(open);
-        if (nclose < depth && depth + nopen <= max_depth) {
-            depth += nopen - nclose; /* cannot close, cannot get too deep: whole block at once */
-        } else {
-            uint64_t both = open | close;
-            while (both) {
-                int i = __builtin_ctzll(both);
-                both &= both - 1;
-                if (open >> i & 1) {
-                    if (++depth > max_depth) {
-                        *too_deep = 1;
-                        return NULL;
-                    }
-                } else if (--depth == 0) {
-                    return p + i + 1;
-                }
-            }
-        }
-        p += 64;
+ * max_depth more levels (*too_deep is then set). Defined twice below: for
+ * any x86-64 (SSE2) and for CPUs with AVX2 and POPCNT, chosen at run time. */
+#define PB_DEFINE_SKIP(NAME, CLASSIFY, ATTR)                                                         \
+    ATTR static const char *NAME(const char *p, const char *end, uint64_t max_depth, int *too_deep) \
+    {                                                                                                \
+        uint64_t depth = 1, in_str = 0, carry = 0;                                                   \
+        char tmp[64];                                                                                \
+        while (p < end) {                                                                            \
+            const char *blk = p;                                                                     \
+            size_t avail = (size_t)(end - p);                                                        \
+            if (avail < 64) {                                                                        \
+                memset(tmp, 0, sizeof tmp);                                                          \
+                memcpy(tmp, p, avail);                                                               \
+                blk = tmp;                                                                           \
+            }                                                                                        \
+            masks m;                                                                                 \
+            CLASSIFY(blk, &m);                                                                       \
+            if (m.bs | carry)                                                                        \
+                m.quote &= ~escaped_bits(m.bs, &carry);                                              \
+            uint64_t inside = prefix_xor(m.quote) ^ in_str;                                          \
+            in_str = (uint64_t)((int64_t)inside >> 63);                                              \
+            uint64_t open = m.open & ~inside, close = m.close & ~inside;                             \
+            uint64_t nclose = (uint64_t)__builtin_popcountll(close);                                 \
+            uint64_t nopen = (uint64_t)__builtin_popcountll(open);                                   \
+            if (nclose < depth && depth + nopen <= max_depth) {                                      \
+                depth += nopen - nclose; /* cannot close nor get too deep here */                    \
+            } else {                                                                                 \
+                uint64_t both = open | close;                                                        \
+                while (both) {                                                                       \
+                    int i = __builtin_ctzll(both);                                                   \
+                    both &= both - 1;                                                                \
+                    if (open >> i & 1) {                                                             \
+                        if (++depth > max_depth) {                                                   \
+                            *too_deep = 1;                                                           \
+                            return NULL;                                                             \
+                        }                                                                            \
+                    } else if (--depth == 0) {                                                       \
+                        return p + i + 1;                                                            \
+                    }                                                                                \
+                }                                                                                    \
+            }                                                                                        \
+            p += 64;                                                                                 \
+        }                                                                                            \
+        return NULL;                                                                                 \
     }
-    return NULL;
+
+PB_DEFINE_SKIP(skip_container_generic, classify64, )
+#ifdef PB_HAVE_AVX2_SKIP
+PB_DEFINE_SKIP(skip_container_avx2, classify64_avx2, __attribute__((target("avx2,popcnt,bmi"))))
+#endif
+
+int pb_flatten_generic_only; /* tests set it to exercise the portable skipper */
+
+static inline const char *skip_container(const char *p, const char *end, uint64_t max_depth, int *too_deep)
+{
+#ifdef PB_HAVE_AVX2_SKIP
+    if (!pb_flatten_generic_only && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt"))
+        return skip_container_avx2(p, end, max_depth, too_deep);
+#endif
+    return skip_container_generic(p, end, max_depth, too_deep);
 }
 
 /* p is just past an opening quote; returns the closing quote, or NULL.
@@ -814,7 +876,7 @@ int pb_flatten(const pb_path_trie *t, const char *event, size_t len, pb_flat *f,
 bool pb_flat_number(pb_flat_field *ff, double *out)
 {
     if (ff->num_state == 0)
-        ff->num_state = pb_number_parse(ff->val, ff->len, &ff->num) == 0 ? 1 : 2;
+        ff->num_state = pb_number_parse_scanned(ff->val, ff->len, &ff->num) == 0 ? 1 : 2;
     *out = ff->num;
     return ff->num_state == 1;
 }

@@ -1258,8 +1258,17 @@ int pb_matcher_match(const pb_matcher *m, const char *event, size_t len, pb_matc
         return pb_error_set(err, PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < s->nhits; i++)
         s->ids[i] = m->byidx[s->hits[i]]->id;
-    if (s->nhits > 1)
+    if (s->nhits > 16) {
         qsort(s->ids, s->nhits, sizeof *s->ids, cmp_u64);
+    } else {
+        for (size_t i = 1; i < s->nhits; i++) { /* few results: insertion sort */
+            uint64_t v = s->ids[i];
+            size_t j = i;
+            for (; j > 0 && s->ids[j - 1] > v; j--)
+                s->ids[j] = s->ids[j - 1];
+            s->ids[j] = v;
+        }
+    }
     *ids = s->ids;
     *n = s->nhits;
     return 0;

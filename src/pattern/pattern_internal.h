@@ -169,6 +169,10 @@ void pb_flat_free(pb_flat *f);
  * Errors: PB_EEVENT, PB_ENOMEM. */
 int pb_flatten(const pb_path_trie *t, const char *event, size_t len, pb_flat *f, pb_error *err);
 
+/* Set non-zero (tests only) to skip subtrees with the portable code path even
+ * on CPUs where the AVX2/POPCNT one is chosen. */
+extern int pb_flatten_generic_only;
+
 /* First field at path id, or UINT32_MAX. */
 static inline uint32_t pb_flat_first(const pb_flat *f, uint32_t path)
 {

@@ -819,5 +819,9 @@ int main(void)
         T(test_max_bytes),
         T(test_trie_ids_and_release),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* once with the skipper this CPU gets, once with the portable one */
+    int failed = cmocka_run_group_tests_name("flatten (skipper chosen for this CPU)", tests, NULL, NULL);
+    pb_flatten_generic_only = 1;
+    failed += cmocka_run_group_tests_name("flatten (portable skipper)", tests, NULL, NULL);
+    return failed;
 }
