@@ -5,6 +5,7 @@
 #include "pb_number.h"
 
 #include <locale.h>
+#include <stdbool.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -88,46 +89,10 @@ static const long double pow10_ext[] = {
     1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 #endif
 
-/* Converts a token already known to be one JSON number. */
-static int convert(const char *s, size_t n, double *out)
+/* Combines an exact significand and power of ten into *out; -1 if the fast
+ * paths cannot decide (the caller then uses strtod). */
+static int combine(uint64_t mant, int exp10, int neg, double *out)
 {
-    size_t i = 0;
-    int neg = 0;
-    if (s[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    uint64_t mant = 0;
-    int digits = 0, exp10 = 0;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-        if (mant || s[i] != '0')
-            digits++;
-        if (digits > 19)
-            return slow_parse(s, n, out);
-        mant = mant * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
-            if (mant || s[i] != '0')
-                digits++;
-            if (digits > 19)
-                return slow_parse(s, n, out);
-            mant = mant * 10 + (uint64_t)(s[i] - '0');
-            exp10--;
-        }
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        int eneg = 0, e = 0;
-        if (s[i] == '+' || s[i] == '-')
-            eneg = s[i++] == '-';
-        for (; i < n; i++) {
-            if (e > 10000)
-                return slow_parse(s, n, out);
-            e = e * 10 + (s[i] - '0');
-        }
-        exp10 += eneg ? -e : e;
-    }
     double v;
     if (mant == 0) {
         v = 0.0;
@@ -137,20 +102,99 @@ static int convert(const char *s, size_t n, double *out)
     } else {
 #ifdef PB_HAVE_X87
         if (exp10 < -27 || exp10 > 27)
-            return slow_parse(s, n, out);
+            return -1;
         long double x = exp10 >= 0 ? (long double)mant * pow10_ext[exp10] : (long double)mant / pow10_ext[-exp10];
         uint64_t sig;
         memcpy(&sig, &x, sizeof sig); /* x87 format: the 64-bit significand comes first */
         unsigned low = (unsigned)(sig & 0x7ff);
         if (low >= 0x3ff && low <= 0x401)
-            return slow_parse(s, n, out);
+            return -1;
         v = (double)x;
 #else
-        return slow_parse(s, n, out);
+        return -1;
 #endif
     }
     *out = neg ? -v : v;
     return 0;
+}
+
+static inline bool digit(char c) { return (unsigned char)(c - '0') < 10; }
+
+size_t pb_number_scan_parse(const char *s, size_t n, double *out, bool *exact)
+{
+    const char *p = s, *e = s + n;
+    int neg = 0;
+    if (p < e && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= e || !digit(*p))
+        return 0;
+    uint64_t mant = 0;
+    int sig = 0, exp10 = 0; /* significant digits taken into mant */
+    bool overflow = false;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; p < e && digit(*p); p++) {
+            if (sig < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                sig++;
+            } else {
+                overflow = true;
+                break;
+            }
+        }
+    }
+    if (p < e && *p == '.') {
+        if (p + 1 >= e || !digit(p[1]))
+            return (size_t)(p - s); /* "1." : the number is "1" */
+        for (p++; p < e && digit(*p); p++) {
+            if (mant == 0 && *p == '0') {
+                exp10--; /* leading zeros of a fraction */
+                continue;
+            }
+            if (sig < 19) {
+                mant = mant * 10 + (uint64_t)(*p - '0');
+                sig++;
+                exp10--;
+            } else {
+                overflow = true;
+                break;
+            }
+        }
+    }
+    if (overflow) { /* more than 19 significant digits: find the end, use strtod */
+        size_t len = pb_number_scan(s, n);
+        *exact = slow_parse(s, len, out) == 0;
+        return len;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1;
+        int eneg = 0, ev = 0;
+        if (q < e && (*q == '+' || *q == '-'))
+            eneg = *q++ == '-';
+        if (q < e && digit(*q)) {
+            for (; q < e && digit(*q); q++)
+                if (ev < 100000)
+                    ev = ev * 10 + (*q - '0');
+            exp10 += eneg ? -ev : ev;
+            p = q;
+        }
+    }
+    size_t len = (size_t)(p - s);
+    if (combine(mant, exp10, neg, out))
+        *exact = slow_parse(s, len, out) == 0;
+    else
+        *exact = true;
+    return len;
+}
+
+/* Converts a token already known to be one JSON number. */
+static int convert(const char *s, size_t n, double *out)
+{
+    bool ok = false;
+    return pb_number_scan_parse(s, n, out, &ok) == n && ok ? 0 : -1;
 }
 
 int pb_number_parse(const char *s, size_t n, double *out)

@@ -12,6 +12,7 @@
 #ifndef PB_NUMBER_H
 #define PB_NUMBER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Length of the JSON number grammar match at the start of s[0..n) (0 if none). */
@@ -21,7 +22,13 @@ size_t pb_number_scan(const char *s, size_t n);
  * s is not exactly one JSON number. Pure; thread-safe. */
 int pb_number_parse(const char *s, size_t n, double *out);
 
-/* The same for a token that pb_number_scan has already matched in full. */
+/* Scans the JSON number at the start of s[0..n) and converts it in the same
+ * pass: returns its length (0 if there is none) and sets *out, with *ok false
+ * only if conversion failed. */
+size_t pb_number_scan_parse(const char *s, size_t n, double *out, bool *ok);
+
+/* The same as pb_number_parse for a token that pb_number_scan has already
+ * matched in full. */
 int pb_number_parse_scanned(const char *s, size_t n, double *out);
 
 #endif

@@ -94,7 +94,7 @@ static inline ptnode *child(const ptnode *n, const char *s, size_t len)
         /* few children (the common case): compare lengths, then bytes; no hashing */
         for (uint32_t i = 0; i < n->nfew; i++) {
             const ptchild *c = n->few[i];
-            if (c->seglen == len && memcmp(c->seg, s, len) == 0)
+            if (c->seglen == len && (len == 0 || (c->seg[0] == s[0] && memcmp(c->seg, s, len) == 0)))
                 return c->node;
         }
         return NULL;
@@ -819,16 +819,27 @@ static const char *value(fctx *x, const char *p, const ptnode *node, int *rc)
         return p + wl;
     }
     default: {
-        size_t n = pb_number_scan(p, (size_t)(end - p));
+        if (node->leaf < 0) {
+            size_t n = pb_number_scan(p, (size_t)(end - p));
+            if (n == 0) {
+                *rc = bad(x, "expected a value");
+                return NULL;
+            }
+            return p + n;
+        }
+        double d = 0;
+        bool ok = false;
+        size_t n = pb_number_scan_parse(p, (size_t)(end - p), &d, &ok); /* one pass: scan and convert */
         if (n == 0) {
             *rc = bad(x, "expected a value");
             return NULL;
         }
-        if (node->leaf >= 0) {
-            *rc = emit(x, node, PB_V_NUM, p, n);
-            if (*rc)
-                return NULL;
-        }
+        *rc = emit(x, node, PB_V_NUM, p, n);
+        if (*rc)
+            return NULL;
+        pb_flat_field *ff = &x->f->fields[x->f->n - 1];
+        ff->num = d;
+        ff->num_state = ok ? 1 : 2;
         return p + n;
     }
     }

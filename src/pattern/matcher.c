@@ -1258,7 +1258,7 @@ int pb_matcher_match(const pb_matcher *m, const char *event, size_t len, pb_matc
         return pb_error_set(err, PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < s->nhits; i++)
         s->ids[i] = m->byidx[s->hits[i]]->id;
-    if (s->nhits > 16) {
+    if (s->nhits > 64) {
         qsort(s->ids, s->nhits, sizeof *s->ids, cmp_u64);
     } else {
         for (size_t i = 1; i < s->nhits; i++) { /* few results: insertion sort */
