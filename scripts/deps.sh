@@ -4,8 +4,8 @@
 # Usage: scripts/deps.sh [build|test]
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libc6-dev zlib1g-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3)
+build_pkgs=(gcc make cmake pkg-config libc6-dev zlib1g-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libjansson-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 awscli python3-boto3)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then

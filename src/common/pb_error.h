@@ -22,7 +22,25 @@
     X(PB_ETOOCOMPLEX, -6, 400, "ValidationException", "event too complex to match")      \
     X(PB_EIO, -7, 500, "InternalException", "I/O error")                                \
     X(PB_EUSAGE, -8, 400, "ValidationException", "usage error")                         \
-    X(PB_ENOTFOUND, -9, 400, "ResourceNotFoundException", "not found")
+    X(PB_ENOTFOUND, -9, 400, "ResourceNotFoundException", "not found")                  \
+    X(PB_EEXISTS, -10, 400, "ResourceAlreadyExistsException", "already exists")          \
+    X(PB_ELIMIT, -11, 400, "LimitExceededException",                                     \
+      "The requested resource exceeds the maximum number allowed.")                      \
+    X(PB_EMANAGED, -12, 400, "ManagedRuleException", "managed rule")                    \
+    X(PB_ECONFLICT, -13, 400, "ConcurrentModificationException", "concurrent modification") \
+    X(PB_EUNSUPPORTED, -14, 400, "ValidationException", "not supported")                \
+    X(PB_EAUTH_MISSING, -15, 400, "MissingAuthenticationTokenException",               \
+      "Missing Authentication Token")                                                    \
+    X(PB_EAUTH_INCOMPLETE, -16, 400, "IncompleteSignatureException", "incomplete signature") \
+    X(PB_EAUTH_SIGNATURE, -17, 400, "InvalidSignatureException",                        \
+      "The request signature we calculated does not match the signature you provided. "  \
+      "Check your AWS Secret Access Key and signing method. Consult the service "        \
+      "documentation for details.")                                                      \
+    X(PB_EAUTH_KEY, -18, 400, "UnrecognizedClientException",                            \
+      "The security token included in the request is invalid.")                         \
+    X(PB_EUNKNOWN_OP, -19, 400, "UnknownOperationException", "unknown operation")       \
+    X(PB_ESERIALIZATION, -20, 400, "SerializationException", "malformed request body")  \
+    X(PB_ETOOLARGE, -21, 413, "SerializationException", "request body too large")
 
 enum pb_error_code {
 #define PB_X_ENUM(name, value, status, type, msg) name = value,
