@@ -867,15 +867,20 @@ void pb_matcher_free(pb_matcher *m)
     free(m);
 }
 
+static void release_idx(pb_matcher *m, uint32_t idx)
+{
+    m->byidx[idx] = NULL;
+    if (!grow((void **)&m->free_idx, &m->capfree_idx, m->nfree_idx + 1, sizeof *m->free_idx))
+        m->free_idx[m->nfree_idx++] = idx;
+}
+
+/* Builds the new pattern completely before touching an old one with the same
+ * id, so a failure leaves the matcher exactly as it was. */
 int pb_matcher_add(pb_matcher *m, uint64_t id, const pb_pattern *pat)
 {
     idkey key = {id};
     uint64_t h = pb_hash_mix(id ^ 0x9e3779b97f4a7c15ULL);
-    if (pb_table_find(&m->pats, h, prec_eq, &key)) {
-        int rc = pb_matcher_remove(m, id);
-        if (rc)
-            return rc;
-    }
+    prec *old = pb_table_find(&m->pats, h, prec_eq, &key);
     prec *p = calloc(1, sizeof *p);
     if (!p)
         return PB_ENOMEM;
@@ -888,7 +893,6 @@ int pb_matcher_add(pb_matcher *m, uint64_t id, const pb_pattern *pat)
         prec_free(p);
         return PB_ENOMEM;
     }
-    /* internal index */
     if (m->nfree_idx) {
         p->idx = m->free_idx[--m->nfree_idx];
     } else {
@@ -918,6 +922,13 @@ int pb_matcher_add(pb_matcher *m, uint64_t id, const pb_pattern *pat)
         s->terms[s->nterms++] = p->idx;
         p->terminal[done] = s;
     }
+    if (old) {
+        /* swap the records: removing one then inserting one cannot need to grow the table */
+        pb_table_remove(&m->pats, h, prec_eq, &key);
+        unlink_pattern(m, old, old->nsubs);
+        release_idx(m, old->idx);
+        prec_free(old);
+    }
     if (pb_table_insert(&m->pats, h, p))
         goto fail;
     m->prepared = false;
@@ -926,9 +937,7 @@ fail_sub:
     done++; /* include the partial sub-pattern (terminal is NULL) */
 fail:
     unlink_pattern(m, p, done);
-    m->byidx[p->idx] = NULL;
-    if (!grow((void **)&m->free_idx, &m->capfree_idx, m->nfree_idx + 1, sizeof *m->free_idx))
-        m->free_idx[m->nfree_idx++] = p->idx;
+    release_idx(m, p->idx);
     prec_free(p);
     m->prepared = false;
     return PB_ENOMEM;
@@ -942,9 +951,7 @@ int pb_matcher_remove(pb_matcher *m, uint64_t id)
     if (!p)
         return PB_ENOTFOUND;
     unlink_pattern(m, p, p->nsubs);
-    m->byidx[p->idx] = NULL;
-    if (!grow((void **)&m->free_idx, &m->capfree_idx, m->nfree_idx + 1, sizeof *m->free_idx))
-        m->free_idx[m->nfree_idx++] = p->idx;
+    release_idx(m, p->idx);
     prec_free(p);
     m->prepared = false;
     return 0;
