@@ -586,7 +586,9 @@ static void generate(const events *ev, size_t count, generated *g)
                 }
                 text = cand;
             } else if (kind == 2 && x && x->type == PB_JSON_NUMBER && isfinite(x->num)) {
-                rc = pb_buf_printf(&b, "{\"geometry\":{\"firstCoordinates\":{\"x\":[{\"numeric\":[\">\",%.17g,\"<\",%.17g]}]}}}",
+                rc = pb_buf_printf(&b,
+                                   "{\"geometry\":{\"firstCoordinates\":{\"x\":"
+                                   "[{\"numeric\":[\">\",%.17g,\"<\",%.17g]}]}}}",
                                    x->num - NUMERIC_HALF_WIDTH, x->num + NUMERIC_HALF_WIDTH);
                 got = GEN_NUMERIC;
             }
@@ -635,7 +637,8 @@ static const char usage[] =
     "  --events N    match only the first N events (counts are then not checked)\n"
     "  --only NAME   run only this rule set (or ALL70 - all patterns together -, or SCALE)\n"
     "  --repeat R    run every matching loop R times and report the fastest (default 1)\n"
-    "  --no-scale    skip the scaling block\n";
+    "  --no-scale    skip the scaling block\n"
+    "  --scale-size N  in the scaling block, run only N generated patterns (1..100000)\n";
 
 static size_t parse_count(const char *opt, const char *s, size_t max)
 {
@@ -655,12 +658,14 @@ int main(int argc, char **argv)
     int repeat = 1;
     const char *only = NULL;
     bool scale = true;
+    size_t scale_size = 0; /* 0: the standard sizes */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             return 0;
-        } else if (!strcmp(a, "--events") || !strcmp(a, "--only") || !strcmp(a, "--repeat")) {
+        } else if (!strcmp(a, "--events") || !strcmp(a, "--only") || !strcmp(a, "--repeat") ||
+                   !strcmp(a, "--scale-size")) {
             if (i + 1 >= argc)
                 die("%s needs a value\n%s", a, usage);
             const char *v = argv[++i];
@@ -668,6 +673,8 @@ int main(int argc, char **argv)
                 limit = parse_count(a, v, MAX_EVENTS);
             else if (!strcmp(a, "--repeat"))
                 repeat = (int)parse_count(a, v, 1000);
+            else if (!strcmp(a, "--scale-size"))
+                scale_size = parse_count(a, v, SCALE_MAX);
             else
                 only = v;
         } else if (!strcmp(a, "--no-scale")) {
@@ -759,10 +766,12 @@ int main(int argc, char **argv)
     }
 
     if (scale && (!only || !strcmp(only, "SCALE"))) {
-        static const size_t sizes[] = {1, 100, 10000, SCALE_MAX};
+        static const size_t std_sizes[] = {1, 100, 10000, SCALE_MAX};
+        const size_t *sizes = scale_size ? &scale_size : std_sizes;
+        size_t nsizes = scale_size ? 1 : sizeof std_sizes / sizeof std_sizes[0];
         generated g;
         double tg = now();
-        generate(&ev, SCALE_MAX, &g);
+        generate(&ev, scale_size ? scale_size : SCALE_MAX, &g);
         tg = now() - tg;
         double tc = now();
         for (size_t i = 0; i < g.n; i++)
@@ -776,7 +785,7 @@ int main(int argc, char **argv)
         printf("# %-7s %10s %12s %14s %15s %10s  MIX (%s/%s/%s/%s), UNMATCHED\n", "", "PATTERNS", "EVENTS/S",
                "BYTES/PATTERN", "ADD+PREPARE_MS", "MATCH/EVT", gen_kind_name[0], gen_kind_name[1], gen_kind_name[2],
                gen_kind_name[3]);
-        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        for (size_t si = 0; si < nsizes; si++) {
             size_t n = sizes[si];
             if (n > g.n) {
                 printf("SCALE     %10zu skipped: only %zu distinct patterns could be generated from this data\n", n,
