@@ -23,6 +23,7 @@ char *pb_cli_arg_value(const char *arg, size_t *len);
  * to stderr and returns PB_EXIT_SERVICE_ERROR. */
 int pb_cli_service_error(const char *operation, const pb_error *err);
 
+int pb_cmd_serve(int argc, char **argv);
 int pb_cmd_test_event_pattern(int argc, char **argv);
 int pb_cmd_explain_event_pattern(int argc, char **argv);
 

@@ -1,8 +1,7 @@
 /*
  * main.c — the pipebridge program: dispatches to a command.
  *
- * Today the commands work offline on event patterns; the server and the
- * commands that talk to it arrive with their issues.
+ * `serve` runs the server; the pattern commands work offline.
  */
 #include "cli.h"
 
@@ -19,6 +18,7 @@ static const char usage[] =
     "pipebridge runs EventBridge-style rules that start SageMaker-format pipelines.\n"
     "\n"
     "Commands:\n"
+    "  serve                  run the server (EventBridge API over AWS JSON 1.1 + SigV4)\n"
     "  test-event-pattern     does an event match a pattern? (like aws events test-event-pattern)\n"
     "  explain-event-pattern  why an event does or does not match a pattern\n"
     "  help                   this text\n"
@@ -93,6 +93,8 @@ int main(int argc, char **argv)
         printf("pipebridge %s\n", PB_VERSION);
         return 0;
     }
+    if (!strcmp(cmd, "serve"))
+        return pb_cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "test-event-pattern"))
         return pb_cmd_test_event_pattern(argc - 2, argv + 2);
     if (!strcmp(cmd, "explain-event-pattern"))

@@ -108,6 +108,12 @@ int pb_pattern_eval(const pb_pattern *p, const char *event, size_t len, bool *ma
 int pb_pattern_explain(const pb_pattern *p, const char *event, size_t len, bool text, pb_buf *out,
                        pb_error *err);
 
+/* TestEventPattern: envelope check, pattern check, then the matcher's
+ * verdict in *result. Errors: PB_EEVENT ("Parameter Event is not valid."),
+ * PB_EPATTERN, PB_ENOMEM. */
+int pb_pattern_test_event(const char *pattern, size_t plen, const char *event, size_t elen, bool *result,
+                          pb_error *err);
+
 /* TestEventPattern's envelope check: the event must be a JSON object with
  * id, account, source, time, region and detail-type. 0 or PB_EEVENT with
  * "Parameter Event is not valid.". */

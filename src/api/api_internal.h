@@ -1,0 +1,52 @@
+/*
+ * api_internal.h — what the API's files share: the dispatcher state, JSON
+ * helpers for handlers, ARNs and paging tokens.
+ */
+#ifndef PB_API_INTERNAL_H
+#define PB_API_INTERNAL_H
+
+#include "bus/pb_registry.h"
+#include "pb_api.h"
+#include "pb_sigv4.h"
+#include "validate.h"
+
+#include <jansson.h>
+
+struct pb_api {
+    pb_store *store;
+    pb_registry *registry;
+    pb_credentials *creds;
+};
+
+/* A random UUID v4, lowercase. */
+void pb_api_uuid(char out[37]);
+
+/* Sets obj[key] to a string when s is non-NULL (absent members are omitted). */
+void pb_json_set_str(json_t *obj, const char *key, const char *s);
+/* Seconds since the epoch as a JSON number with millisecond precision. */
+json_t *pb_json_time(int64_t ms);
+
+/* "arn:aws:events:REGION:ACCOUNT:event-bus/NAME" and the rule ARN
+ * (".../rule/NAME" on default, ".../rule/BUS/NAME" on others). Malloc'd. */
+char *pb_arn_bus(const pb_scope *sc, const char *bus);
+char *pb_arn_rule(const pb_scope *sc, const char *bus, const char *rule);
+
+/* Reads EventBusName (a name or a bus ARN) from `in`; writes the bus name
+ * (default "default") to out. Records violations in v. */
+void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *path, char *out, size_t cap);
+
+/* Paging: NextToken <-> the last key of the previous page. decode: 0, or
+ * PB_EVALIDATION for a token we did not issue. */
+char *pb_token_encode(const char *last_key);
+int pb_token_decode(const char *token, char *out, size_t cap, pb_error *err);
+
+/* Tags [{Key, Value}] from a request member; 0 or a validation error recorded. */
+int pb_read_tags(pb_vctx *v, json_t *in, const char *member, const char *path, pb_tag **tags, size_t *n);
+json_t *pb_tags_json(const pb_tag *tags, size_t n);
+
+/* Maximums from the AWS quotas. */
+#define PB_MAX_TAGS 50
+#define PB_MAX_TARGETS 5
+#define PB_MAX_PAGE 100
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * router.c — one API request from raw HTTP parts to an AWS-shaped answer.
+ *
+ * Order of checks: the target header names a known service (else
+ * UnknownOperationException), the SigV4 signature is valid for that service
+ * (MissingAuthenticationToken / IncompleteSignature / InvalidSignature /
+ * UnrecognizedClient), the operation exists, the body is a JSON object
+ * (SerializationException), then the handler runs. Errors carry `__type`
+ * and `message` in the body (`Message` too for SageMaker, whose error shapes
+ * declare it) and X-Amzn-ErrorType is set by the HTTP layer.
+ */
+#include "api_internal.h"
+
+#include "common/pb_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void new_request_id(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8)) ^ (unsigned char)i;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
+             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void pb_api_uuid(char out[37]) { new_request_id(out); }
+
+static const char *header(const pb_api_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!strcasecmp(req->header_names[i], name))
+            return req->header_values[i];
+    return NULL;
+}
+
+static void respond_error(pb_api_response *resp, int code, const char *message, bool sagemaker)
+{
+    resp->status = pb_error_http_status(code);
+    snprintf(resp->error_type, sizeof resp->error_type, "%s", pb_error_aws_type(code));
+    pb_buf_reset(&resp->body);
+    json_t *o = json_object();
+    json_object_set_new(o, "__type", json_string(resp->error_type));
+    json_t *m = json_stringn(message, strlen(message));
+    if (!m)
+        m = json_string("(message was not valid UTF-8)");
+    json_object_set(o, "message", m);
+    if (sagemaker)
+        json_object_set(o, "Message", m);
+    json_decref(m);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text) {
+        pb_buf_puts(&resp->body, text);
+        free(text);
+    }
+}
+
+static const pb_api_op *find_op(const pb_api_op *const *tables, const char *name)
+{
+    for (size_t t = 0; tables[t]; t++)
+        for (const pb_api_op *op = tables[t]; op->name; op++)
+            if (!strcmp(op->name, name))
+                return op;
+    return NULL;
+}
+
+void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp)
+{
+    static const pb_api_op *const events_tables[] = {pb_events_bus_ops, pb_events_rule_ops, pb_events_target_ops,
+                                                     pb_events_tag_ops, NULL};
+    static const pb_api_op *const sagemaker_tables[] = {NULL};
+    pb_error err;
+    new_request_id(resp->request_id);
+    resp->error_type[0] = '\0';
+    resp->status = 200;
+    snprintf(resp->operation, sizeof resp->operation, "-");
+    const char *target = header(req, "x-amz-target");
+    const char *service = NULL;
+    const char *opname = NULL;
+    const pb_api_op *const *tables = NULL;
+    bool sagemaker = false;
+    if (target && !strncmp(target, "AWSEvents.", 10)) {
+        service = "events";
+        opname = target + 10;
+        tables = events_tables;
+    } else if (target && !strncmp(target, "SageMaker.", 10)) {
+        service = "sagemaker";
+        opname = target + 10;
+        tables = sagemaker_tables;
+        sagemaker = true;
+    }
+    if (!service) {
+        respond_error(resp, PB_EUNKNOWN_OP,
+                      target ? "The X-Amz-Target header names no known service: expected AWSEvents.* or SageMaker.*"
+                             : "Missing X-Amz-Target header",
+                      false);
+        return;
+    }
+    snprintf(resp->operation, sizeof resp->operation, "%s", opname);
+    /* SigV4 */
+    pb_sigv4_header hs[128];
+    size_t nh = req->nheaders < 128 ? req->nheaders : 128;
+    for (size_t i = 0; i < nh; i++) {
+        hs[i].name = req->header_names[i];
+        hs[i].value = req->header_values[i];
+    }
+    pb_sigv4_request sr = {req->method, req->path, req->query ? req->query : "", hs, nh, req->body, req->bodylen};
+    pb_sigv4_identity who;
+    int rc = pb_sigv4_verify(&sr, time(NULL), service, pb_credentials_lookup, api->creds, &who, &err);
+    if (rc) {
+        respond_error(resp, rc, err.message, sagemaker);
+        return;
+    }
+    const pb_api_op *op = find_op(tables, opname);
+    if (!op) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Operation %.100s is not supported by pipebridge", opname);
+        respond_error(resp, PB_EUNKNOWN_OP, msg, sagemaker);
+        return;
+    }
+    json_t *in;
+    if (req->bodylen == 0) {
+        in = json_object();
+    } else {
+        json_error_t jerr;
+        in = json_loadb(req->body, req->bodylen, JSON_ALLOW_NUL, &jerr);
+        if (!in || !json_is_object(in)) {
+            json_decref(in);
+            respond_error(resp, PB_ESERIALIZATION, "The request body is not a JSON object", sagemaker);
+            return;
+        }
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pb_api_ctx ctx = {.store = api->store,
+                      .registry = api->registry,
+                      .scope = {who.account, who.region},
+                      .operation = opname,
+                      .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
+    json_t *out = NULL;
+    pb_error_clear(&err);
+    rc = op->fn(&ctx, in, &out, &err);
+    json_decref(in);
+    if (rc) {
+        json_decref(out);
+        respond_error(resp, rc, err.message[0] ? err.message : pb_error_default_message(rc), sagemaker);
+        return;
+    }
+    char *text = json_dumps(out ? out : json_object(), JSON_COMPACT);
+    json_decref(out);
+    if (!text) {
+        respond_error(resp, PB_EINTERNAL, "cannot serialise the response", sagemaker);
+        return;
+    }
+    pb_buf_reset(&resp->body);
+    pb_buf_puts(&resp->body, text);
+    free(text);
+}

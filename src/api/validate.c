@@ -1,0 +1,224 @@
+/*
+ * validate.c — member readers that record violations in AWS's Coral
+ * format. See validate.h.
+ */
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void pb_v_init(pb_vctx *v)
+{
+    v->count = 0;
+    v->type_error = 0;
+    v->type_msg[0] = '\0';
+    pb_buf_init(&v->msgs, 64 * 1024);
+}
+
+void pb_v_free(pb_vctx *v) { pb_buf_free(&v->msgs); }
+
+size_t pb_utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+void pb_v_fail(pb_vctx *v, const char *path, const char *shown, const char *constraint)
+{
+    v->count++;
+    if (v->msgs.len)
+        pb_buf_puts(&v->msgs, "; ");
+    if (shown) {
+        /* long values are cut, as AWS does not echo megabytes back */
+        size_t n = strlen(shown);
+        pb_buf_printf(&v->msgs, "Value '%.*s%s' at '%s' failed to satisfy constraint: %s", (int)(n > 256 ? 256 : n),
+                      shown, n > 256 ? "..." : "", path, constraint);
+    } else {
+        pb_buf_printf(&v->msgs, "Value null at '%s' failed to satisfy constraint: %s", path, constraint);
+    }
+}
+
+static void type_fail(pb_vctx *v, const char *member, const char *want)
+{
+    if (!v->type_error)
+        snprintf(v->type_msg, sizeof v->type_msg, "Unexpected type for member %s: expected %s", member, want);
+    v->type_error = 1;
+}
+
+static bool in_charset(const char *s, pb_charset cs)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned char c = *p;
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        switch (cs) {
+        case PB_CS_NAME:
+            if (!alnum && c != '.' && c != '-' && c != '_')
+                return false;
+            break;
+        case PB_CS_BUSNAME:
+            if (!alnum && c != '.' && c != '-' && c != '_' && c != '/')
+                return false;
+            break;
+        case PB_CS_PATHKEY:
+            if (!alnum && c != '-' && c != '_')
+                return false;
+            break;
+        default: return true;
+        }
+    }
+    return true;
+}
+
+static const char *charset_text(pb_charset cs)
+{
+    switch (cs) {
+    case PB_CS_NAME: return "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+";
+    case PB_CS_BUSNAME: return "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+";
+    case PB_CS_PATHKEY: return "Member must satisfy regular expression pattern: [A-Za-z0-9\\_\\-]+";
+    default: return "";
+    }
+}
+
+const char *pb_v_str(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required, size_t min,
+                     size_t max, pb_charset cs)
+{
+    json_t *j = obj ? json_object_get(obj, member) : NULL;
+    if (!j || json_is_null(j)) {
+        if (required)
+            pb_v_fail(v, path, NULL, "Member must not be null");
+        return NULL;
+    }
+    if (!json_is_string(j)) {
+        type_fail(v, member, "a string");
+        return NULL;
+    }
+    const char *s = json_string_value(j);
+    size_t n = pb_utf8_chars(s);
+    char c[96];
+    if (n < min) {
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min);
+        pb_v_fail(v, path, s, c);
+    } else if (max && n > max) {
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max);
+        pb_v_fail(v, path, s, c);
+    } else if (cs != PB_CS_ANY && n > 0 && !in_charset(s, cs)) {
+        pb_v_fail(v, path, s, charset_text(cs));
+    }
+    return s;
+}
+
+long long pb_v_int(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required, long long min,
+                   long long max, bool *present)
+{
+    json_t *j = obj ? json_object_get(obj, member) : NULL;
+    if (present)
+        *present = false;
+    if (!j || json_is_null(j)) {
+        if (required)
+            pb_v_fail(v, path, NULL, "Member must not be null");
+        return 0;
+    }
+    if (!json_is_integer(j)) {
+        type_fail(v, member, "an integer");
+        return 0;
+    }
+    long long x = json_integer_value(j);
+    char shown[32], c[96];
+    snprintf(shown, sizeof shown, "%lld", x);
+    if (x < min) {
+        snprintf(c, sizeof c, "Member must have value greater than or equal to %lld", min);
+        pb_v_fail(v, path, shown, c);
+    } else if (x > max) {
+        snprintf(c, sizeof c, "Member must have value less than or equal to %lld", max);
+        pb_v_fail(v, path, shown, c);
+    }
+    if (present)
+        *present = true;
+    return x;
+}
+
+bool pb_v_bool(pb_vctx *v, json_t *obj, const char *member, const char *path)
+{
+    json_t *j = obj ? json_object_get(obj, member) : NULL;
+    if (!j || json_is_null(j))
+        return false;
+    if (!json_is_boolean(j)) {
+        type_fail(v, member, "a boolean");
+        return false;
+    }
+    (void)path;
+    return json_is_true(j);
+}
+
+json_t *pb_v_array(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required, size_t min,
+                   size_t max)
+{
+    json_t *j = obj ? json_object_get(obj, member) : NULL;
+    if (!j || json_is_null(j)) {
+        if (required)
+            pb_v_fail(v, path, NULL, "Member must not be null");
+        return NULL;
+    }
+    if (!json_is_array(j)) {
+        type_fail(v, member, "a list");
+        return NULL;
+    }
+    size_t n = json_array_size(j);
+    char c[96], shown[32];
+    snprintf(shown, sizeof shown, "[%zu items]", n);
+    if (n < min) {
+        snprintf(c, sizeof c, "Member must have length greater than or equal to %zu", min);
+        pb_v_fail(v, path, shown, c);
+    } else if (max && n > max) {
+        snprintf(c, sizeof c, "Member must have length less than or equal to %zu", max);
+        pb_v_fail(v, path, shown, c);
+    }
+    return j;
+}
+
+json_t *pb_v_object(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required)
+{
+    json_t *j = obj ? json_object_get(obj, member) : NULL;
+    if (!j || json_is_null(j)) {
+        if (required)
+            pb_v_fail(v, path, NULL, "Member must not be null");
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        type_fail(v, member, "a structure");
+        return NULL;
+    }
+    return j;
+}
+
+const char *pb_v_enum(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required,
+                      const char *const *values)
+{
+    const char *s = pb_v_str(v, obj, member, path, required, 0, 0, PB_CS_ANY);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; values[i]; i++)
+        if (!strcmp(s, values[i]))
+            return s;
+    pb_buf set;
+    pb_buf_init(&set, 4096);
+    pb_buf_puts(&set, "Member must satisfy enum value set: [");
+    for (size_t i = 0; values[i]; i++)
+        pb_buf_printf(&set, "%s%s", i ? ", " : "", values[i]);
+    pb_buf_putc(&set, ']');
+    pb_v_fail(v, path, s, set.data ? set.data : "");
+    pb_buf_free(&set);
+    return NULL;
+}
+
+int pb_v_finish(pb_vctx *v, pb_error *err)
+{
+    if (v->type_error)
+        return pb_error_set(err, PB_ESERIALIZATION, "%s", v->type_msg);
+    if (!v->count)
+        return 0;
+    return pb_error_set(err, PB_EVALIDATION, "%d validation error%s detected: %s", v->count, v->count > 1 ? "s" : "",
+                        v->msgs.data ? v->msgs.data : "");
+}
