@@ -1,0 +1,205 @@
+/*
+ * migrations.c — the schema of the SQLite store, as an ordered list of
+ * migrations, and the runner that brings a database up to date at open.
+ *
+ * A database records each applied migration in schema_migrations(version,
+ * name, applied_ms). At open, every migration of the list not yet recorded is
+ * applied in its own BEGIN IMMEDIATE transaction together with its record, so
+ * a migration is applied whole or not at all, and two processes opening the
+ * same new file do not both apply it (the second finds the record once it
+ * gets the write lock). Re-opening an up-to-date database writes nothing.
+ *
+ * Released migrations are never edited; a schema change is a new entry at the
+ * end with the next version.
+ */
+#include "store_internal.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* ------------------------------------------------------------ the schema -- */
+
+/*
+ * Every resource is scoped by (account, region). The default bus has no row
+ * (it exists in every scope), so rules carry no foreign key to buses; the
+ * store checks the bus itself. Targets reference their rule with ON DELETE
+ * RESTRICT: a rule with targets cannot disappear under them. Tags are keyed by
+ * the resource ARN, which already contains the scope.
+ */
+static const char schema_v1[] =
+    "CREATE TABLE buses ("
+    "  account     TEXT NOT NULL,"
+    "  region      TEXT NOT NULL,"
+    "  name        TEXT NOT NULL,"
+    "  arn         TEXT NOT NULL,"
+    "  description TEXT,"
+    "  extra_json  TEXT,"
+    "  created_ms  INTEGER NOT NULL,"
+    "  modified_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, region, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE rules ("
+    "  account       TEXT NOT NULL,"
+    "  region        TEXT NOT NULL,"
+    "  bus           TEXT NOT NULL,"
+    "  name          TEXT NOT NULL,"
+    "  arn           TEXT NOT NULL,"
+    "  event_pattern TEXT,"
+    "  schedule      TEXT,"
+    "  state         TEXT NOT NULL,"
+    "  description   TEXT,"
+    "  role_arn      TEXT,"
+    "  managed_by    TEXT,"
+    "  created_by    TEXT NOT NULL,"
+    "  created_ms    INTEGER NOT NULL,"
+    "  modified_ms   INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, region, bus, name)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE targets ("
+    "  account TEXT NOT NULL,"
+    "  region  TEXT NOT NULL,"
+    "  bus     TEXT NOT NULL,"
+    "  rule    TEXT NOT NULL,"
+    "  id      TEXT NOT NULL,"
+    "  arn     TEXT NOT NULL,"
+    "  json    TEXT NOT NULL,"
+    "  PRIMARY KEY (account, region, bus, rule, id),"
+    "  FOREIGN KEY (account, region, bus, rule) REFERENCES rules (account, region, bus, name)"
+    "    ON DELETE RESTRICT ON UPDATE RESTRICT"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE tags ("
+    "  arn   TEXT NOT NULL,"
+    "  key   TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (arn, key)"
+    ") WITHOUT ROWID;";
+
+/* ListRuleNamesByTarget: the rules of a bus with a target of a given ARN. */
+static const char schema_v2[] =
+    "CREATE INDEX targets_by_arn ON targets (account, region, bus, arn, rule);";
+
+const pb_store__migration pb_store__migrations[] = {
+    {1, "buses, rules, targets, tags", schema_v1},
+    {2, "index targets by arn", schema_v2},
+};
+const size_t pb_store__nmigrations = sizeof pb_store__migrations / sizeof pb_store__migrations[0];
+
+/* ------------------------------------------------------------ the runner -- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int sql_fail(sqlite3 *db, pb_error *err, const char *what)
+{
+    int rc = sqlite3_errcode(db) == SQLITE_NOMEM ? PB_ENOMEM : PB_EIO;
+    return pb_error_set(err, rc, "schema migration: %s: %s", what, sqlite3_errmsg(db));
+}
+
+/* *found = whether version is recorded. Returns a SQLite code. */
+static int is_recorded(sqlite3 *db, int version, bool *found)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM schema_migrations WHERE version = ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 1, version);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        *found = rc == SQLITE_ROW;
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int record(sqlite3 *db, const pb_store__migration *m)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO schema_migrations (version, name, applied_ms) VALUES (?1, ?2, ?3)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int(st, 1, m->version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 3, now_ms());
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Applies m unless recorded meanwhile, with its record, in one transaction. */
+static int apply_one(sqlite3 *db, const pb_store__migration *m, pb_error *err)
+{
+    bool found = false;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "BEGIN");
+    if (is_recorded(db, m->version, &found) != SQLITE_OK)
+        goto fail;
+    if (!found) {
+        if (sqlite3_exec(db, m->sql, NULL, NULL, NULL) != SQLITE_OK || record(db, m) != SQLITE_OK)
+            goto fail;
+    }
+    if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    return 0;
+fail:;
+    /* the message before ROLLBACK replaces it */
+    int rc = sqlite3_errcode(db) == SQLITE_NOMEM ? PB_ENOMEM : PB_EIO;
+    pb_error_set(err, rc, "schema migration %d (%s) failed: %s", m->version, m->name, sqlite3_errmsg(db));
+    rollback(db);
+    return rc;
+}
+
+int pb_store__migrate(sqlite3 *db, const pb_store__migration *m, size_t n, pb_error *err)
+{
+    int prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].version <= prev || !m[i].sql || !m[i].name)
+            return pb_error_set(err, PB_EINTERNAL, "schema migrations out of order at version %d", m[i].version);
+        prev = m[i].version;
+    }
+
+    if (sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                     "  version    INTEGER PRIMARY KEY,"
+                     "  name       TEXT NOT NULL,"
+                     "  applied_ms INTEGER NOT NULL)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return sql_fail(db, err, "creating schema_migrations");
+
+    sqlite3_stmt *st = NULL;
+    int64_t newest = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        newest = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK)
+        return sql_fail(db, err, "reading schema_migrations");
+    if (newest > prev)
+        return pb_error_set(err, PB_EUNSUPPORTED,
+                            "the store's schema (version %lld) is newer than this pipebridge supports (version %d)",
+                            (long long)newest, prev);
+
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        if (is_recorded(db, m[i].version, &found) != SQLITE_OK)
+            return sql_fail(db, err, "reading schema_migrations");
+        if (!found && (rc = apply_one(db, &m[i], err)) != 0)
+            return rc;
+    }
+    return 0;
+}

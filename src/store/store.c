@@ -1,0 +1,146 @@
+/*
+ * store.c — pb_store_open picks the backend named by the URL; the records'
+ * *_free helpers. See pb_store.h.
+ *
+ * URLs: "sqlite:PATH" (PATH taken literally, relative to the working
+ * directory unless absolute; the scheme is case-insensitive), and
+ * "postgresql://..." / "postgres://...", which are recognised but not yet
+ * served. Messages never repeat a URL past its scheme, since a database URL
+ * may carry a password.
+ */
+#include "store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool has_scheme(const char *url, const char *scheme)
+{
+    return strncasecmp(url, scheme, strlen(scheme)) == 0;
+}
+
+int pb_store_open(const char *url, pb_store **out, pb_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!url || !out)
+        return pb_error_set(err, PB_EVALIDATION, "no store URL; use sqlite:PATH");
+    if (has_scheme(url, "sqlite:")) {
+        const char *path = url + strlen("sqlite:");
+        if (!*path)
+            return pb_error_set(err, PB_EVALIDATION, "the store URL sqlite: names no file; use sqlite:PATH");
+        return pb_store__sqlite_open(path, out, err);
+    }
+    if (has_scheme(url, "postgresql://") || has_scheme(url, "postgres://"))
+        return pb_error_set(err, PB_EUNSUPPORTED, "the PostgreSQL store is not yet supported; use sqlite:PATH");
+    size_t scheme = strcspn(url, ":");
+    if (!url[scheme])
+        return pb_error_set(err, PB_EVALIDATION, "the store URL has no scheme; use sqlite:PATH");
+    return pb_error_set(err, PB_EVALIDATION, "unknown store URL scheme \"%.*s:\"; use sqlite:PATH",
+                        (int)(scheme < 32 ? scheme : 32), url);
+}
+
+void pb_store_close(pb_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+/* ------------------------------------------------------------- freeing -- */
+
+void pb_bus_rec_free(pb_bus_rec *b)
+{
+    if (!b)
+        return;
+    free(b->name);
+    free(b->arn);
+    free(b->description);
+    free(b->extra_json);
+    memset(b, 0, sizeof *b);
+}
+
+void pb_rule_rec_free(pb_rule_rec *r)
+{
+    if (!r)
+        return;
+    free(r->bus);
+    free(r->name);
+    free(r->arn);
+    free(r->event_pattern);
+    free(r->schedule);
+    free(r->state);
+    free(r->description);
+    free(r->role_arn);
+    free(r->managed_by);
+    free(r->created_by);
+    memset(r, 0, sizeof *r);
+}
+
+void pb_target_rec_free(pb_target_rec *t)
+{
+    if (!t)
+        return;
+    free(t->id);
+    free(t->arn);
+    free(t->json);
+    memset(t, 0, sizeof *t);
+}
+
+void pb_tags_free(pb_tag *tags, size_t n)
+{
+    if (!tags)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(tags[i].key);
+        free(tags[i].value);
+    }
+    free(tags);
+}
+
+void pb_bus_recs_free(pb_bus_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_bus_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_rule_recs_free(pb_rule_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_rule_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_target_recs_free(pb_target_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_target_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_rule_entries_free(pb_rule_entry *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].account);
+        free(v[i].region);
+        pb_rule_rec_free(&v[i].rule);
+    }
+    free(v);
+}
+
+void pb_names_free(char **names, size_t n)
+{
+    if (!names)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
