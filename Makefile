@@ -1,5 +1,5 @@
 # pipebridge — the two commands:
-#   make run    install what is missing, build, start pipebridge
+#   make run    install what is missing, build, start the server (127.0.0.1:4010, SQLite in ./data)
 #   make test   install what is missing, build, run every test (CTest)
 # Also: make build, make asan (ASan+UBSan build and its tests), make bench, make clean.
 
@@ -20,13 +20,9 @@ build: deps
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Until the server exists, `make run` shows what the program does today and
-# answers a sample TestEventPattern call with the real engine.
+# Starts the server on the embedded default: SQLite in ./data, 127.0.0.1:4010.
 run: build
-	@$(BUILD)/pipebridge help
-	@echo
-	@echo '$$ pipebridge test-event-pattern --event-pattern file://tests/data/sample-pattern.json --event file://tests/data/sample-event.json'
-	@$(BUILD)/pipebridge test-event-pattern --event-pattern file://tests/data/sample-pattern.json --event file://tests/data/sample-event.json
+	@$(BUILD)/pipebridge serve --listen 127.0.0.1:4010 --data-dir ./data
 
 test: deps-test
 	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
@@ -36,7 +32,7 @@ test: deps-test
 asan: deps-test
 	@cmake -S . -B $(ASAN_BUILD) -DPB_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|fuzz'
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|fuzz|cli|e2e'
 
 bench: build
 	@$(BUILD)/pattern_bench
