@@ -105,6 +105,29 @@ bad:
     return pb_error_set(err, PB_EVALIDATION, "The NextToken provided is invalid.");
 }
 
+void pb_read_page(pb_vctx *v, json_t *in, pb_page *pg)
+{
+    bool has_limit = false;
+    pg->token = pb_v_str(v, in, "NextToken", "nextToken", false, 1, 2048, PB_CS_ANY);
+    long long limit = pb_v_int(v, in, "Limit", "limit", false, 1, PB_MAX_PAGE, &has_limit);
+    pg->limit = has_limit && limit >= 1 ? (size_t)limit : PB_MAX_PAGE;
+    pg->after[0] = '\0';
+}
+
+int pb_page_decode(pb_page *pg, pb_error *err)
+{
+    return pg->token ? pb_token_decode(pg->token, pg->after, sizeof pg->after, err) : 0;
+}
+
+void pb_set_next_token(json_t *out, bool more, const char *last_key)
+{
+    if (!more || !last_key)
+        return;
+    char *t = pb_token_encode(last_key);
+    pb_json_set_str(out, "NextToken", t);
+    free(t);
+}
+
 int pb_read_tags(pb_vctx *v, json_t *in, const char *member, const char *path, pb_tag **tags, size_t *n)
 {
     *tags = NULL;

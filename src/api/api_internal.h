@@ -40,6 +40,22 @@ void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *pa
 char *pb_token_encode(const char *last_key);
 int pb_token_decode(const char *token, char *out, size_t cap, pb_error *err);
 
+/* Paging members (NextToken, Limit) of a List* request. */
+typedef struct pb_page {
+    const char *token; /* as sent, or NULL */
+    size_t limit;      /* Limit, or PB_MAX_PAGE */
+    char after[1024];  /* the key the token stands for */
+} pb_page;
+
+/* Reads NextToken and Limit (recording violations in v). */
+void pb_read_page(pb_vctx *v, json_t *in, pb_page *pg);
+/* Decodes the token after validation; 0 or PB_EVALIDATION. */
+int pb_page_decode(pb_page *pg, pb_error *err);
+/* The `after` key for the store: NULL for the first page. */
+static inline const char *pb_page_after(const pb_page *pg) { return pg->token ? pg->after : NULL; }
+/* Sets out["NextToken"] when more records follow last_key. */
+void pb_set_next_token(json_t *out, bool more, const char *last_key);
+
 /* Tags [{Key, Value}] from a request member; 0 or a validation error recorded. */
 int pb_read_tags(pb_vctx *v, json_t *in, const char *member, const char *path, pb_tag **tags, size_t *n);
 json_t *pb_tags_json(const pb_tag *tags, size_t n);

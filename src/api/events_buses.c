@@ -134,21 +134,16 @@ static int list_buses(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     pb_vctx v;
     pb_v_init(&v);
     const char *prefix = pb_v_str(&v, in, "NamePrefix", "namePrefix", false, 1, 256, PB_CS_BUSNAME);
-    const char *token = pb_v_str(&v, in, "NextToken", "nextToken", false, 1, 2048, PB_CS_ANY);
-    bool has_limit;
-    long long limit = pb_v_int(&v, in, "Limit", "limit", false, 1, PB_MAX_PAGE, &has_limit);
+    pb_page pg;
+    pb_read_page(&v, in, &pg);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
-    if (rc)
-        return rc;
-    char after[1024] = "";
-    if (token && (rc = pb_token_decode(token, after, sizeof after, err)))
+    if (rc || (rc = pb_page_decode(&pg, err)))
         return rc;
     pb_bus_rec *bs = NULL;
     size_t n = 0;
     bool more = false;
-    rc = ctx->store->ops->bus_list(ctx->store, &ctx->scope, prefix, token ? after : NULL,
-                                   has_limit ? (size_t)limit : PB_MAX_PAGE, &bs, &n, &more);
+    rc = ctx->store->ops->bus_list(ctx->store, &ctx->scope, prefix, pb_page_after(&pg), pg.limit, &bs, &n, &more);
     if (rc)
         return pb_error_set(err, rc, "cannot list event buses");
     *out = json_object();
@@ -156,11 +151,7 @@ static int list_buses(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, bus_json(&bs[i], false));
     json_object_set_new(*out, "EventBuses", arr);
-    if (more && n) {
-        char *t = pb_token_encode(bs[n - 1].name);
-        pb_json_set_str(*out, "NextToken", t);
-        free(t);
-    }
+    pb_set_next_token(*out, more, n ? bs[n - 1].name : NULL);
     pb_bus_recs_free(bs, n);
     return 0;
 }

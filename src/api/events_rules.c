@@ -169,24 +169,20 @@ static int list_rules(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     pb_v_init(&v);
     char bus[1700];
     const char *prefix = pb_v_str(&v, in, "NamePrefix", "namePrefix", false, 1, 64, PB_CS_NAME);
-    const char *token = pb_v_str(&v, in, "NextToken", "nextToken", false, 1, 2048, PB_CS_ANY);
-    bool has_limit;
-    long long limit = pb_v_int(&v, in, "Limit", "limit", false, 1, PB_MAX_PAGE, &has_limit);
+    pb_page pg;
+    pb_read_page(&v, in, &pg);
     pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
-    if (rc)
-        return rc;
-    char after[1024] = "";
-    if (token && (rc = pb_token_decode(token, after, sizeof after, err)))
+    if (rc || (rc = pb_page_decode(&pg, err)))
         return rc;
     if ((rc = check_bus(ctx, bus, err)))
         return rc;
     pb_rule_rec *rs = NULL;
     size_t n = 0;
     bool more = false;
-    rc = ctx->store->ops->rule_list(ctx->store, &ctx->scope, bus, prefix, token ? after : NULL,
-                                    has_limit ? (size_t)limit : PB_MAX_PAGE, &rs, &n, &more);
+    rc = ctx->store->ops->rule_list(ctx->store, &ctx->scope, bus, prefix, pb_page_after(&pg), pg.limit, &rs, &n,
+                                    &more);
     if (rc)
         return pb_error_set(err, rc, "cannot list rules");
     *out = json_object();
@@ -194,11 +190,7 @@ static int list_rules(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, rule_json(&rs[i], false));
     json_object_set_new(*out, "Rules", arr);
-    if (more && n) {
-        char *t = pb_token_encode(rs[n - 1].name);
-        pb_json_set_str(*out, "NextToken", t);
-        free(t);
-    }
+    pb_set_next_token(*out, more, n ? rs[n - 1].name : NULL);
     pb_rule_recs_free(rs, n);
     return 0;
 }

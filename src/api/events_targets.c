@@ -285,15 +285,11 @@ static int list_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     char bus[1700];
     const char *rule = pb_v_str(&v, in, "Rule", "rule", true, 1, 64, PB_CS_NAME);
     pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
-    const char *token = pb_v_str(&v, in, "NextToken", "nextToken", false, 1, 2048, PB_CS_ANY);
-    bool has_limit;
-    long long limit = pb_v_int(&v, in, "Limit", "limit", false, 1, PB_MAX_PAGE, &has_limit);
+    pb_page pg;
+    pb_read_page(&v, in, &pg);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
-    if (rc)
-        return rc;
-    char after[256] = "";
-    if (token && (rc = pb_token_decode(token, after, sizeof after, err)))
+    if (rc || (rc = pb_page_decode(&pg, err)))
         return rc;
     pb_rule_rec r = {0};
     rc = ctx->store->ops->rule_get(ctx->store, &ctx->scope, bus, rule, &r);
@@ -304,8 +300,8 @@ static int list_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     size_t n = 0;
     bool more = false;
     if (!rc)
-        rc = ctx->store->ops->targets_list(ctx->store, &ctx->scope, bus, rule, token ? after : NULL,
-                                           has_limit ? (size_t)limit : PB_MAX_PAGE, &ts, &n, &more);
+        rc = ctx->store->ops->targets_list(ctx->store, &ctx->scope, bus, rule, pb_page_after(&pg), pg.limit, &ts, &n,
+                                           &more);
     if (rc)
         return pb_error_set(err, rc, "cannot list targets of rule %s", rule);
     *out = json_object();
@@ -317,11 +313,7 @@ static int list_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
             json_array_append_new(arr, t);
     }
     json_object_set_new(*out, "Targets", arr);
-    if (more && n) {
-        char *t = pb_token_encode(ts[n - 1].id);
-        pb_json_set_str(*out, "NextToken", t);
-        free(t);
-    }
+    pb_set_next_token(*out, more, n ? ts[n - 1].id : NULL);
     pb_target_recs_free(ts, n);
     return 0;
 }
@@ -333,15 +325,11 @@ static int rules_by_target(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
     char bus[1700];
     const char *arn = pb_v_str(&v, in, "TargetArn", "targetArn", true, 1, 1600, PB_CS_ANY);
     pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
-    const char *token = pb_v_str(&v, in, "NextToken", "nextToken", false, 1, 2048, PB_CS_ANY);
-    bool has_limit;
-    long long limit = pb_v_int(&v, in, "Limit", "limit", false, 1, PB_MAX_PAGE, &has_limit);
+    pb_page pg;
+    pb_read_page(&v, in, &pg);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
-    if (rc)
-        return rc;
-    char after[256] = "";
-    if (token && (rc = pb_token_decode(token, after, sizeof after, err)))
+    if (rc || (rc = pb_page_decode(&pg, err)))
         return rc;
     pb_bus_rec b = {0};
     rc = ctx->store->ops->bus_get(ctx->store, &ctx->scope, bus, &b);
@@ -352,8 +340,8 @@ static int rules_by_target(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
     size_t n = 0;
     bool more = false;
     if (!rc)
-        rc = ctx->store->ops->rules_by_target(ctx->store, &ctx->scope, bus, arn, token ? after : NULL,
-                                              has_limit ? (size_t)limit : PB_MAX_PAGE, &names, &n, &more);
+        rc = ctx->store->ops->rules_by_target(ctx->store, &ctx->scope, bus, arn, pb_page_after(&pg), pg.limit, &names,
+                                              &n, &more);
     if (rc)
         return pb_error_set(err, rc, "cannot list rules by target");
     *out = json_object();
@@ -361,11 +349,7 @@ static int rules_by_target(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_string(names[i]));
     json_object_set_new(*out, "RuleNames", arr);
-    if (more && n) {
-        char *t = pb_token_encode(names[n - 1]);
-        pb_json_set_str(*out, "NextToken", t);
-        free(t);
-    }
+    pb_set_next_token(*out, more, n ? names[n - 1] : NULL);
     pb_names_free(names, n);
     return 0;
 }

@@ -93,3 +93,21 @@ char *pb_buf_steal(pb_buf *b)
     b->len = b->cap = 0;
     return p;
 }
+
+int pb_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / elem)
+            return PB_ENOMEM;
+        nc *= 2;
+    }
+    void *np = realloc(*p, nc * elem);
+    if (!np)
+        return PB_ENOMEM;
+    *p = np;
+    *cap = nc;
+    return 0;
+}

@@ -30,6 +30,10 @@ int pb_buf_putc(pb_buf *b, char c);
 int pb_buf_puts(pb_buf *b, const char *s);
 int pb_buf_printf(pb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Grows the array *p (elements of elem bytes, capacity *cap) to hold at
+ * least need elements, doubling. 0 or PB_ENOMEM (the array is unchanged). */
+int pb_grow(void **p, size_t *cap, size_t need, size_t elem);
+
 /* Hands the bytes to the caller (who frees them) and resets b to empty. */
 char *pb_buf_steal(pb_buf *b);
 

@@ -168,52 +168,25 @@ static int hex4(const char *s, unsigned *out)
     return 0;
 }
 
-/* Parses the string whose opening quote is at p->i. */
-static int parse_string(parser *p, const char **out, size_t *outlen)
+int pb_json_unescape(const char *s, size_t n, char *o, size_t *outlen, size_t *at)
 {
-    size_t start = ++p->i;
-    size_t k = start;
-    int has_escape = 0;
-    while (k < p->n && p->s[k] != '"') {
-        unsigned char c = (unsigned char)p->s[k];
-        if (c == '\\') {
-            has_escape = 1;
-            k += 2;
-            continue;
-        }
-        if (c < 0x20) {
-            char d[64];
-            char_desc(c, d, sizeof d);
-            return fail(p, k + 1,
-                        "Illegal unquoted character (%s): has to be escaped using backslash to be included in "
-                        "string value",
-                        d);
-        }
-        k++;
-    }
-    if (k >= p->n)
-        return fail(p, p->n, "Unexpected end-of-input: was expecting closing quote for a string value");
-    if (!has_escape) {
-        *out = pb_arena_strndup(p->arena, p->s + start, k - start);
-        if (!*out)
-            return PB_ENOMEM;
-        *outlen = k - start;
-        p->i = k + 1;
-        return 0;
-    }
-    /* Decoded output is never longer than the source. */
-    char *o = pb_arena_alloc(p->arena, k - start + 1);
-    if (!o)
-        return PB_ENOMEM;
     size_t w = 0;
-    for (size_t r = start; r < k;) {
-        char c = p->s[r];
+    for (size_t r = 0; r < n;) {
+        unsigned char c = (unsigned char)s[r];
+        if (c < 0x20) {
+            *at = r;
+            return PB_JSON_ESC_CONTROL;
+        }
         if (c != '\\') {
-            o[w++] = c;
+            o[w++] = (char)c;
             r++;
             continue;
         }
-        char e = p->s[r + 1];
+        if (r + 1 >= n) {
+            *at = r;
+            return PB_JSON_ESC_BAD;
+        }
+        char e = s[r + 1];
         r += 2;
         switch (e) {
         case '"': o[w++] = '"'; break;
@@ -226,20 +199,18 @@ static int parse_string(parser *p, const char **out, size_t *outlen)
         case 't': o[w++] = '\t'; break;
         case 'u': {
             unsigned cp;
-            if (r + 4 > k || hex4(p->s + r, &cp)) {
-                size_t bad = r;
-                while (bad < k && bad < r + 4 && ((p->s[bad] >= '0' && p->s[bad] <= '9') ||
-                                                   (p->s[bad] >= 'a' && p->s[bad] <= 'f') ||
-                                                   (p->s[bad] >= 'A' && p->s[bad] <= 'F')))
-                    bad++;
-                char d[64];
-                char_desc(bad < p->n ? (unsigned char)p->s[bad] : '"', d, sizeof d);
-                return fail(p, bad + 1, "Unexpected character (%s): expected a hex-digit for character escape sequence", d);
+            if (r + 4 > n || hex4(s + r, &cp)) {
+                size_t k = r;
+                while (k < n && k < r + 4 && ((s[k] >= '0' && s[k] <= '9') || (s[k] >= 'a' && s[k] <= 'f') ||
+                                              (s[k] >= 'A' && s[k] <= 'F')))
+                    k++;
+                *at = k;
+                return PB_JSON_ESC_HEX;
             }
             r += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && r + 6 <= k && p->s[r] == '\\' && p->s[r + 1] == 'u') {
+            if (cp >= 0xd800 && cp < 0xdc00 && r + 6 <= n && s[r] == '\\' && s[r + 1] == 'u') {
                 unsigned lo;
-                if (!hex4(p->s + r + 2, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+                if (!hex4(s + r + 2, &lo) && lo >= 0xdc00 && lo < 0xe000) {
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                     r += 6;
                 }
@@ -247,12 +218,44 @@ static int parse_string(parser *p, const char **out, size_t *outlen)
             w += pb_utf8_encode(cp, o + w);
             break;
         }
-        default: {
-            char d[64];
-            char_desc((unsigned char)e, d, sizeof d);
-            return fail(p, r, "Unrecognized character escape %s", d);
+        default:
+            *at = r - 1;
+            return PB_JSON_ESC_BAD;
         }
-        }
+    }
+    *outlen = w;
+    return 0;
+}
+
+/* Parses the string whose opening quote is at p->i. */
+static int parse_string(parser *p, const char **out, size_t *outlen)
+{
+    size_t start = ++p->i;
+    size_t k = start;
+    while (k < p->n && p->s[k] != '"')
+        k += p->s[k] == '\\' ? 2 : 1;
+    if (k >= p->n)
+        return fail(p, p->n, "Unexpected end-of-input: was expecting closing quote for a string value");
+    char *o = pb_arena_alloc(p->arena, k - start + 1); /* decoded output is never longer */
+    if (!o)
+        return PB_ENOMEM;
+    size_t at = 0, w = 0;
+    char d[64];
+    switch (pb_json_unescape(p->s + start, k - start, o, &w, &at)) {
+    case PB_JSON_ESC_CONTROL:
+        char_desc((unsigned char)p->s[start + at], d, sizeof d);
+        return fail(p, start + at + 1,
+                    "Illegal unquoted character (%s): has to be escaped using backslash to be included in string "
+                    "value",
+                    d);
+    case PB_JSON_ESC_BAD:
+        char_desc((unsigned char)p->s[start + at], d, sizeof d);
+        return fail(p, start + at + 1, "Unrecognized character escape %s", d);
+    case PB_JSON_ESC_HEX:
+        char_desc(start + at < k ? (unsigned char)p->s[start + at] : '"', d, sizeof d);
+        return fail(p, start + at + 1, "Unexpected character (%s): expected a hex-digit for character escape sequence",
+                    d);
+    default: break;
     }
     o[w] = '\0';
     *out = o;

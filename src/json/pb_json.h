@@ -73,6 +73,14 @@ int pb_json_write_string(pb_buf *b, const char *s, size_t n);
 /* Appends v re-serialised compactly (numbers as their source text). */
 int pb_json_write(pb_buf *b, const pb_json *v);
 
+/* Decodes the body of a JSON string (between the quotes) into out, which
+ * must hold n bytes: escapes become bytes, \uXXXX code points UTF-8 (a
+ * surrogate pair one 4-byte sequence, a lone surrogate 3 bytes, as Java
+ * strings hold it). Returns 0 and *outlen, or a PB_JSON_ESC_* problem with
+ * *at the offset in s of the offending character. */
+enum { PB_JSON_ESC_OK = 0, PB_JSON_ESC_CONTROL, PB_JSON_ESC_BAD, PB_JSON_ESC_HEX };
+int pb_json_unescape(const char *s, size_t n, char *out, size_t *outlen, size_t *at);
+
 /* Appends the UTF-8 encoding of code point cp (surrogates encoded as 3 bytes,
  * like Java strings do) to out; returns the number of bytes written (1..4). */
 size_t pb_utf8_encode(unsigned cp, char *out);

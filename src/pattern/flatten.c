@@ -489,71 +489,11 @@ static int decode(fctx *x, const char *s, size_t n, const char **out, size_t *ou
 {
     pb_flat *f = x->f;
     char *o = f->strbuf + f->strlen;
-    size_t w = 0;
-    for (size_t r = 0; r < n;) {
-        unsigned char c = (unsigned char)s[r];
-        if (c < 0x20)
-            return bad(x, "control character in string");
-        if (c != '\\') {
-            o[w++] = (char)c;
-            r++;
-            continue;
-        }
-        if (r + 1 >= n)
-            return bad(x, "bad escape");
-        char e = s[r + 1];
-        r += 2;
-        switch (e) {
-        case '"': o[w++] = '"'; break;
-        case '\\': o[w++] = '\\'; break;
-        case '/': o[w++] = '/'; break;
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            unsigned cp = 0;
-            if (r + 4 > n)
-                return bad(x, "bad \\u escape");
-            for (int k = 0; k < 4; k++) {
-                char h = s[r + (size_t)k];
-                cp <<= 4;
-                if (h >= '0' && h <= '9')
-                    cp |= (unsigned)(h - '0');
-                else if (h >= 'a' && h <= 'f')
-                    cp |= (unsigned)(h - 'a' + 10);
-                else if (h >= 'A' && h <= 'F')
-                    cp |= (unsigned)(h - 'A' + 10);
-                else
-                    return bad(x, "bad \\u escape");
-            }
-            r += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && r + 6 <= n && s[r] == '\\' && s[r + 1] == 'u') {
-                unsigned lo = 0;
-                int ok = 1;
-                for (int k = 0; k < 4; k++) {
-                    char h = s[r + 2 + (size_t)k];
-                    lo <<= 4;
-                    if (h >= '0' && h <= '9')
-                        lo |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f')
-                        lo |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F')
-                        lo |= (unsigned)(h - 'A' + 10);
-                    else
-                        ok = 0;
-                }
-                if (ok && lo >= 0xdc00 && lo < 0xe000) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    r += 6;
-                }
-            }
-            w += pb_utf8_encode(cp, o + w);
-            break;
-        }
-        default: return bad(x, "bad escape");
-        }
+    size_t at, w;
+    switch (pb_json_unescape(s, n, o, &w, &at)) {
+    case PB_JSON_ESC_OK: break;
+    case PB_JSON_ESC_CONTROL: return bad(x, "control character in string");
+    default: return bad(x, "bad escape");
     }
     *out = o;
     *outlen = w;
@@ -561,25 +501,10 @@ static int decode(fctx *x, const char *s, size_t n, const char **out, size_t *ou
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return PB_ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int emit(fctx *x, const ptnode *node, uint8_t type, const char *val, size_t len)
 {
     pb_flat *f = x->f;
-    if (grow((void **)&f->fields, &f->cap, f->n + 1, sizeof *f->fields))
+    if (pb_grow((void **)&f->fields, &f->cap, f->n + 1, sizeof *f->fields))
         return PB_ENOMEM;
     uint32_t path = (uint32_t)node->leaf;
     pb_flat_field *ff = &f->fields[f->n];
@@ -591,7 +516,7 @@ static int emit(fctx *x, const ptnode *node, uint8_t type, const char *val, size
     ff->trail_len = (uint16_t)x->trail;
     ff->trail_off = (uint32_t)f->ntrail;
     if (x->trail) {
-        if (grow((void **)&f->trail, &f->trailcap, f->ntrail + x->trail, sizeof *f->trail))
+        if (pb_grow((void **)&f->trail, &f->trailcap, f->ntrail + x->trail, sizeof *f->trail))
             return PB_ENOMEM;
         memcpy(f->trail + f->ntrail, f->stack, x->trail * sizeof *f->stack);
         f->ntrail += x->trail;
@@ -599,7 +524,7 @@ static int emit(fctx *x, const ptnode *node, uint8_t type, const char *val, size
     if (f->stamp[path] != f->gen) {
         f->stamp[path] = f->gen;
         ff->next = UINT32_MAX;
-        if (grow((void **)&f->present, &f->presentcap, f->npresent + 1, sizeof *f->present))
+        if (pb_grow((void **)&f->present, &f->presentcap, f->npresent + 1, sizeof *f->present))
             return PB_ENOMEM;
         f->present[f->npresent++] = path;
     } else {
@@ -723,7 +648,7 @@ static const char *array(fctx *x, const char *p, const ptnode *node, int *rc)
             return NULL;
         }
         if (*p == '{' || *p == '[') {
-            if (grow((void **)&f->stack, &f->stackcap, x->trail + 1, sizeof *f->stack)) {
+            if (pb_grow((void **)&f->stack, &f->stackcap, x->trail + 1, sizeof *f->stack)) {
                 *rc = PB_ENOMEM;
                 return NULL;
             }
@@ -852,8 +777,8 @@ int pb_flatten(const pb_path_trie *t, const char *event, size_t len, pb_flat *f,
     uint32_t ids = pb_path_trie_ids(t);
     if (ids > f->headcap) {
         size_t cap = f->headcap, cap2 = f->headcap;
-        if (grow((void **)&f->head, &cap, ids, sizeof *f->head) ||
-            grow((void **)&f->stamp, &cap2, ids, sizeof *f->stamp))
+        if (pb_grow((void **)&f->head, &cap, ids, sizeof *f->head) ||
+            pb_grow((void **)&f->stamp, &cap2, ids, sizeof *f->stamp))
             return pb_error_set(err, PB_ENOMEM, "out of memory");
         memset(f->stamp + f->headcap, 0, (cap2 - f->headcap) * sizeof *f->stamp);
         f->headcap = cap < cap2 ? cap : cap2;

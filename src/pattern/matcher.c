@@ -193,21 +193,6 @@ static int grow(void **p, uint32_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static int grow_sz(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t nc = *cap ? *cap : 16;
-    while (nc < need)
-        nc *= 2;
-    void *np = realloc(*p, nc * elem);
-    if (!np)
-        return PB_ENOMEM;
-    *p = np;
-    *cap = nc;
-    return 0;
-}
-
 static int nvec_push(nvec *v, nstate *s)
 {
     if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v))
@@ -1033,7 +1018,7 @@ typedef struct mctx {
 
 static inline int push_next(pb_match_scratch *s, nstate *n)
 {
-    if (s->nstack == s->capstack && grow_sz((void **)&s->stack, &s->capstack, s->nstack + 1, sizeof *s->stack))
+    if (s->nstack == s->capstack && pb_grow((void **)&s->stack, &s->capstack, s->nstack + 1, sizeof *s->stack))
         return PB_ENOMEM;
     s->stack[s->nstack++] = n;
     return 0;
@@ -1081,7 +1066,7 @@ static int vm_match(pb_match_scratch *s, const vmatch *vm, pb_flat_field *ff)
     bool need_fold = (ff->type == PB_V_STR && vm->n_fold) || vm->n_list_fold;
     if (need_fold && ff->type == PB_V_STR) {
         if (3 * ff->len + 4 > s->capfold &&
-            grow_sz((void **)&s->fold, &s->capfold, 3 * ff->len + 4, 1))
+            pb_grow((void **)&s->fold, &s->capfold, 3 * ff->len + 4, 1))
             return PB_ENOMEM;
         v.fold = s->fold;
     }
@@ -1161,7 +1146,7 @@ static int follow(mctx *x, const vmatch *vm)
             continue;
         size_t mark = s->ncons;
         if (ff->trail_len) {
-            if (grow_sz((void **)&s->constraint, &s->capcons, s->ncons + ff->trail_len, sizeof *s->constraint))
+            if (pb_grow((void **)&s->constraint, &s->capcons, s->ncons + ff->trail_len, sizeof *s->constraint))
                 return PB_ENOMEM;
             memcpy(s->constraint + s->ncons, s->flat.trail + ff->trail_off, ff->trail_len * sizeof *s->constraint);
             s->ncons += ff->trail_len;
@@ -1192,7 +1177,7 @@ static int visit(mctx *x, const nstate *st)
         uint32_t idx = st->terms[i];
         if (s->seen[idx] != s->gen) {
             s->seen[idx] = s->gen;
-            if (grow_sz((void **)&s->hits, &s->caphits, s->nhits + 1, sizeof *s->hits))
+            if (pb_grow((void **)&s->hits, &s->caphits, s->nhits + 1, sizeof *s->hits))
                 return PB_ENOMEM;
             s->hits[s->nhits++] = idx;
         }
@@ -1241,13 +1226,13 @@ int pb_matcher_match(const pb_matcher *m, const char *event, size_t len, pb_matc
         return rc;
     if (m->nstates > s->capvisited) {
         size_t old = s->capvisited;
-        if (grow_sz((void **)&s->visited, &s->capvisited, m->nstates, sizeof *s->visited))
+        if (pb_grow((void **)&s->visited, &s->capvisited, m->nstates, sizeof *s->visited))
             return pb_error_set(err, PB_ENOMEM, "out of memory");
         memset(s->visited + old, 0, (s->capvisited - old) * sizeof *s->visited);
     }
     if (m->nidx > s->capseen) {
         size_t old = s->capseen;
-        if (grow_sz((void **)&s->seen, &s->capseen, m->nidx, sizeof *s->seen))
+        if (pb_grow((void **)&s->seen, &s->capseen, m->nidx, sizeof *s->seen))
             return pb_error_set(err, PB_ENOMEM, "out of memory");
         memset(s->seen + old, 0, (s->capseen - old) * sizeof *s->seen);
     }
@@ -1261,7 +1246,7 @@ int pb_matcher_match(const pb_matcher *m, const char *event, size_t len, pb_matc
     rc = visit(&x, m->start);
     if (rc)
         return rc == PB_ENOMEM ? pb_error_set(err, rc, "out of memory") : rc;
-    if (s->nhits > s->capids && grow_sz((void **)&s->ids, &s->capids, s->nhits, sizeof *s->ids))
+    if (s->nhits > s->capids && pb_grow((void **)&s->ids, &s->capids, s->nhits, sizeof *s->ids))
         return pb_error_set(err, PB_ENOMEM, "out of memory");
     for (size_t i = 0; i < s->nhits; i++)
         s->ids[i] = m->byidx[s->hits[i]]->id;
