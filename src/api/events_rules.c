@@ -104,7 +104,7 @@ static int put_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
         pb_error_set(err, rc, "cannot store rule %s", name);
         goto out;
     }
-    rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, pattern, enabled(r.state), err);
+    rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, enabled(r.state) ? compiled : NULL, err);
     if (rc)
         goto out;
     *out = json_object();
@@ -231,7 +231,7 @@ static int delete_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     }
     if (rc)
         return pb_error_set(err, rc, "cannot delete rule %s", name);
-    rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, NULL, false, err);
+    rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, NULL, err);
     if (rc)
         return rc;
     *out = json_object();
@@ -256,7 +256,7 @@ static int set_state(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err, c
     rc = ctx->store->ops->rule_get(ctx->store, &ctx->scope, bus, name, &r);
     if (rc)
         return pb_error_set(err, rc, "cannot read rule %s", name);
-    rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, r.event_pattern, enabled(state), err);
+    rc = pb_registry_set_stored_rule(ctx->registry, &ctx->scope, &r, err);
     pb_rule_rec_free(&r);
     if (rc)
         return rc;

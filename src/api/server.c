@@ -239,7 +239,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
                                  threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+                                 (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), /* headers only: bodies go to pb_buf */
                                  MHD_OPTION_END);
     if (!s->daemon) {
         rc = pb_error_set(err, PB_EIO, "cannot listen on %s (address in use?)", cfg->listen);

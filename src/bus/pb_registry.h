@@ -27,11 +27,15 @@ void pb_registry_free(pb_registry *r);
 /* Loads every rule of the store (start-up). */
 int pb_registry_load(pb_registry *r, pb_store *s, pb_error *err);
 
-/* Makes the registry agree with one rule: it is matched when enabled and it
- * has a pattern, and not matched otherwise (including when deleted: pass
- * pattern NULL). Errors: PB_EPATTERN (pattern text invalid), PB_ENOMEM. */
+/* Makes the registry agree with one rule: it is matched with pattern p
+ * (borrowed: the registry keeps what it needs) or, with p NULL, not matched
+ * (disabled, no pattern, or deleted). Errors: PB_ENOMEM. */
 int pb_registry_set_rule(pb_registry *r, const pb_scope *sc, const char *bus, const char *rule,
-                         const char *pattern, bool enabled, pb_error *err);
+                         const pb_pattern *p, pb_error *err);
+
+/* The same from a stored rule: compiles its pattern when it is enabled.
+ * Errors: PB_EPATTERN, PB_ENOMEM. */
+int pb_registry_set_stored_rule(pb_registry *r, const pb_scope *sc, const pb_rule_rec *rule, pb_error *err);
 
 /* Calls fn(ctx, rule) for every rule of the bus the event matches. */
 typedef void (*pb_registry_match_fn)(void *ctx, const char *rule);

@@ -163,19 +163,27 @@ static int apply(pb_matcher *m, uint64_t id, const pb_pattern *p)
     return rc ? rc : pb_matcher_prepare(m);
 }
 
+int pb_registry_set_stored_rule(pb_registry *r, const pb_scope *sc, const pb_rule_rec *rule, pb_error *err)
+{
+    pb_pattern *p = NULL;
+    bool on = rule->event_pattern && rule->state && strcmp(rule->state, "DISABLED") != 0;
+    if (on) {
+        int rc = pb_pattern_compile(rule->event_pattern, strlen(rule->event_pattern), &p, err);
+        if (rc)
+            return rc;
+    }
+    int rc = pb_registry_set_rule(r, sc, rule->bus, rule->name, p, err);
+    pb_pattern_free(p);
+    return rc;
+}
+
 int pb_registry_set_rule(pb_registry *r, const pb_scope *sc, const char *bus, const char *rule,
-                         const char *pattern, bool enabled, pb_error *err)
+                         const pb_pattern *p, pb_error *err)
 {
     char key[512];
     size_t n = make_key(sc, bus, key, sizeof key);
     if (!n)
         return pb_error_set(err, PB_EVALIDATION, "bus name too long");
-    pb_pattern *p = NULL;
-    if (pattern && enabled) {
-        int rc = pb_pattern_compile(pattern, strlen(pattern), &p, err);
-        if (rc)
-            return rc;
-    }
     pthread_mutex_lock(&r->write_lock);
     int rc = 0;
     busent *b = get_bus(r, key, n);
@@ -237,7 +245,6 @@ int pb_registry_set_rule(pb_registry *r, const pb_scope *sc, const char *bus, co
     }
 out:
     pthread_mutex_unlock(&r->write_lock);
-    pb_pattern_free(p);
     return rc;
 }
 
@@ -250,9 +257,7 @@ int pb_registry_load(pb_registry *r, pb_store *s, pb_error *err)
         return pb_error_set(err, rc, "cannot load rules from the store");
     for (size_t i = 0; i < n && !rc; i++) {
         pb_scope sc = {v[i].account, v[i].region};
-        const pb_rule_rec *ru = &v[i].rule;
-        rc = pb_registry_set_rule(r, &sc, ru->bus, ru->name, ru->event_pattern,
-                                  ru->state && strcmp(ru->state, "DISABLED") != 0, err);
+        rc = pb_registry_set_stored_rule(r, &sc, &v[i].rule, err);
     }
     pb_rule_entries_free(v, n);
     return rc;
