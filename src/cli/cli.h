@@ -26,5 +26,6 @@ int pb_cli_service_error(const char *operation, const pb_error *err);
 int pb_cmd_serve(int argc, char **argv);
 int pb_cmd_test_event_pattern(int argc, char **argv);
 int pb_cmd_explain_event_pattern(int argc, char **argv);
+int pb_cmd_next_fire_times(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const char usage[] =
     "  serve                  run the server (EventBridge API over AWS JSON 1.1 + SigV4)\n"
     "  test-event-pattern     does an event match a pattern? (like aws events test-event-pattern)\n"
     "  explain-event-pattern  why an event does or does not match a pattern\n"
+    "  next-fire-times        when a rate() or cron() schedule would fire next\n"
     "  help                   this text\n"
     "  version                the version\n"
     "\n"
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
         return pb_cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "test-event-pattern"))
         return pb_cmd_test_event_pattern(argc - 2, argv + 2);
+    if (!strcmp(cmd, "next-fire-times"))
+        return pb_cmd_next_fire_times(argc - 2, argv + 2);
     if (!strcmp(cmd, "explain-event-pattern"))
         return pb_cmd_explain_event_pattern(argc - 2, argv + 2);
     fprintf(stderr, "pipebridge: unknown command '%s'\n\n%s", cmd, usage);

@@ -67,6 +67,13 @@ check "help" 0 "" "" "$PB" --help
 grep -q "test-event-pattern" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL help text"; fail=$((fail + 1)); }
 check "command help" 0 "" "" "$PB" test-event-pattern --help
 grep -q "exits 254" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL command help text"; fail=$((fail + 1)); }
+check "next fire times cron" 0 '{"FireTimes": ["2026-12-07T08:00:00Z", "2027-01-04T08:00:00Z"]}' "" \
+  "$PB" next-fire-times --schedule-expression 'cron(0 8 ? * MON#1 *)' --count 2 --after 2026-11-25T00:00:00Z
+check "next fire times rate" 0 '{"FireTimes": ["2026-11-25T00:05:00Z", "2026-11-25T00:10:00Z", "2026-11-25T00:15:00Z"]}' "" \
+  "$PB" next-fire-times --schedule-expression 'rate(5 minutes)' --count 3 --after 2026-11-25T00:00:00Z
+check "next fire times invalid" 254 "" \
+  "An error occurred (ValidationException) when calling the NextFireTimes operation: Parameter ScheduleExpression is not valid." \
+  "$PB" next-fire-times --schedule-expression 'rate(1 minutes)'
 check "unknown command" 252 "" "unknown command" "$PB" frobnicate
 
 echo "$pass passed, $fail failed"
