@@ -316,7 +316,9 @@ typedef struct pb_pipedef_ctx {
  *   {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.S.PropertyFiles.F"}, "Path": p}}
  *                                the value at p in the property file's JSON
  * Literal strings, numbers and booleans evaluate to themselves; JSON numbers
- * are Integer when written without fraction or exponent. Allocates in arena. */
+ * are Integer when written without fraction or exponent. What *out points to
+ * is allocated in arena, except a Parameters value, which is the bound value
+ * itself (memory of the arena given to pb_pipedef_bind). */
 int pb_pipedef_eval(const pb_pipedef *def, const pb_json *v, const pb_pipedef_ctx *ctx, pb_arena *arena,
                     pb_pipedef_value *out, pb_error *err);
 
@@ -405,7 +407,9 @@ int pb_pipedef_plan_init(pb_pipedef_plan *plan, const pb_pipedef *def);
 void pb_pipedef_plan_free(pb_pipedef_plan *plan);
 
 /* Records that a step reached status st (the runner reports Executing,
- * Succeeded, Failed, Stopped, ...; a Fail step is reported Failed). */
+ * Succeeded, Failed, Stopped, ...; a Fail step is reported Failed). A
+ * Condition step that succeeded is reported with pb_pipedef_plan_outcome:
+ * until its outcome is known, the steps of its branches wait. */
 void pb_pipedef_plan_set(pb_pipedef_plan *plan, size_t step, pb_pipedef_status st);
 
 /* Records that a Condition step succeeded with the given outcome: the steps

@@ -50,7 +50,7 @@
 /* Caps, all checked before anything is allocated (PB_EVALIDATION beyond). */
 #define PB_PROC_MAX_ARGS 1024            /* argv entries */
 #define PB_PROC_MAX_ENV 1024             /* environment entries */
-#define PB_PROC_MAX_STRING (128 * 1024)  /* one argument or NAME=value, bytes (Linux MAX_ARG_STRLEN) */
+#define PB_PROC_MAX_STRING (128 * 1024 - 1) /* one argument or NAME=value, bytes; + NUL = Linux MAX_ARG_STRLEN */
 #define PB_PROC_MAX_TOTAL (1024 * 1024)  /* argv and env strings together, bytes */
 #define PB_PROC_MAX_PATH 4096            /* cwd, stdout and stderr paths, bytes */
 #define PB_PROC_MAX_RUNTIME_S 2419200    /* 28 days, SageMaker's MaxRuntimeInSeconds ceiling */
@@ -69,7 +69,9 @@ typedef struct pb_proc_options {
     size_t envc;             /* 0..PB_PROC_MAX_ENV */
     const char *cwd;         /* working directory (must exist); NULL: the caller's */
     const char *stdout_path; /* created or truncated, mode 0644 (less umask); NULL: /dev/null */
-    const char *stderr_path; /* same; the same file as stdout_path is opened only once */
+    const char *stderr_path; /* same; the same file as stdout_path is opened only once.
+                                Both are opened by the parent: a relative path is
+                                relative to the caller's directory, not to cwd */
     int64_t max_runtime_s;   /* MaxRuntimeInSeconds; 0: no limit */
     int grace_ms;            /* SIGTERM -> SIGKILL delay for stop and timeout; 0: the default */
 } pb_proc_options;
@@ -121,7 +123,7 @@ int pb_proc_wait(pb_proc *p, int64_t timeout_ms, pb_proc_result *out, pb_error *
 int pb_proc_stop(pb_proc *p, pb_error *err);
 
 /* The child's pid, which is also its process group id. */
-pid_t pb_proc_pid(pb_proc *p);
+pid_t pb_proc_pid(const pb_proc *p);
 
 /* Releases the handle. A process still running is SIGKILLed with its group
  * and reaped first (call pb_proc_stop and pb_proc_wait for a graceful end).

@@ -12,7 +12,7 @@
 
 #include "pb_pipedef.h"
 
-#define PB_PIPEDEF__JPATH_MAX 512 /* bytes of a JSON path shown in messages */
+#define PB_PIPEDEF__JPATH_MAX 1024 /* bytes of a JSON path shown in messages */
 
 /* The state of one parse: the definition being built, the error, the JSON
  * path of the value being looked at (for messages) and, while a step's
@@ -22,9 +22,10 @@ typedef struct pb_pipedef__parser {
     pb_error *err;
     char path[PB_PIPEDEF__JPATH_MAX];
     size_t plen;
-    bool path_truncated;
     pb_pipedef_step *cur;      /* step whose expressions are scanned, NULL elsewhere */
-    bool *refs;                /* nsteps flags: steps referenced by cur */
+    bool *refs;                /* nsteps flags: steps referenced by cur (malloc'd) */
+    const pb_json **sjson;     /* nsteps: the JSON object of each step (malloc'd) */
+    size_t step_cap;           /* steps allocated (counted in pass 1) */
     size_t nconds;             /* condition nodes counted in cur */
 } pb_pipedef__parser;
 
@@ -34,12 +35,26 @@ size_t pb_pipedef__push_index(pb_pipedef__parser *p, size_t i);
 void pb_pipedef__pop(pb_pipedef__parser *p, size_t mark);
 const char *pb_pipedef__path(const pb_pipedef__parser *p); /* "" at the root */
 
+/* Copies s[0..n) into dst[cap] for a message: control bytes become '?', a
+ * long string is cut (on a UTF-8 boundary) and ends with "...". */
+void pb_pipedef__show(char *dst, size_t cap, const char *s, size_t n);
+
+/* Characters (UTF-8 code points) in s[0..n). */
+size_t pb_pipedef__chars(const char *s, size_t n);
+
+/* s[0..n) matches ^[A-Za-z0-9\-_]{1,max}$. */
+bool pb_pipedef__name_ok(const char *s, size_t n, size_t max);
+
 /* PB_EVALIDATION with a printf-style message. */
 int pb_pipedef__fail(pb_pipedef__parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "Unable to parse pipeline definition. Expecting <want>. Found <what v is>
  * at '<path>'." for a value of the wrong JSON kind. */
 int pb_pipedef__kind(pb_pipedef__parser *p, const pb_json *v, pb_json_type want);
+
+/* Refuses members of obj that are not in allowed (NULL-terminated) and
+ * duplicated members; what names the object in the message. */
+int pb_pipedef__check_fields(pb_pipedef__parser *p, const pb_json *obj, const char *const *allowed, const char *what);
 
 /* A description of a JSON value's kind for messages: "a JSON object", ... */
 const char *pb_pipedef__kind_name(const pb_json *v);
@@ -66,6 +81,18 @@ bool pb_pipedef__int_text(const char *s, size_t n, int64_t *out);
 /* The text form of v (see pb_pipedef_value) into *out; the value kinds below
  * are built in arena. */
 int pb_pipedef__from_json(const pb_json *v, pb_arena *arena, pb_pipedef_value *out, pb_error *err);
+
+/* The state of one evaluation: the budget of bytes it may produce. */
+typedef struct pb_pipedef__eval {
+    const pb_pipedef *def;
+    const pb_pipedef_ctx *ctx;
+    pb_arena *arena;
+    pb_error *err;
+    size_t used; /* bytes produced so far, capped by PB_PIPEDEF_MAX_RESOLVED_BYTES */
+} pb_pipedef__eval;
+
+/* Evaluates a literal or expression v (see pb_pipedef_eval). */
+int pb_pipedef__eval_value(pb_pipedef__eval *e, const pb_json *v, pb_pipedef_value *out);
 
 /* Equality and ordering of two values; *cmp < 0, 0, > 0. Returns 0, or
  * PB_EVALIDATION when the kinds cannot be ordered (ordering) -- equality of

@@ -459,13 +459,65 @@ static int child_error(const struct report *r, const pb_proc_options *o,
     }
 }
 
+/* Forks and runs pl in the child; on success p->pid is the child, which has
+ * exec'd. pipefd is the error pipe: its write end is closed here. On error no
+ * child is left. */
+static int start_child(pb_proc *p, const struct plan *pl, int pipefd[2],
+                       const pb_proc_options *opt, const struct candidates *c, pb_error *err)
+{
+    char eb[128];
+    sigset_t all, old;
+    struct report r;
+    size_t got = 0;
+    ssize_t n = 0;
+
+    sigfillset(&all); /* no handler of ours may run in the child before exec */
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    p->start_ns = now_ns();
+    pid_t pid = fork();
+    if (pid == 0)
+        run_child(pl);
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close_fd(&pipefd[1]);
+    if (pid < 0)
+        return pb_error_set(err, PB_EIO, "fork failed: %s", errtext(fork_errno, eb, sizeof eb));
+
+    /* EOF: the exec closed the pipe. A report: the child failed and exits. */
+    while (got < sizeof r) {
+        n = read(pipefd[0], (char *)&r + got, sizeof r - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (n < 0 || (got > 0 && got < sizeof r)) { /* cannot tell what happened: make sure */
+        int e = n < 0 ? errno : EPROTO;
+        kill(pid, SIGKILL);
+        waitpid_retry(pid, NULL);
+        return pb_error_set(err, PB_EIO, "cannot read the spawn pipe: %s",
+                            errtext(e, eb, sizeof eb));
+    }
+    if (got == sizeof r) {
+        waitpid_retry(pid, NULL);
+        return child_error(&r, opt, c, err);
+    }
+    p->pid = pid;
+    return 0;
+}
+
 int pb_proc_spawn(const pb_proc_options *opt, pb_proc **out, pb_error *err)
 {
     char eb[128], path_buf[1024];
     struct candidates c = {0};
     char **argv = NULL, **envp = NULL;
     int fd_in = -1, fd_out = -1, fd_err = -1, pipefd[2] = {-1, -1};
-    bool locked_init = false;
+    int max_fd = FALLBACK_MAX_FD;
+    bool lock_made = false;
+    struct stat so, se;
+    struct rlimit rl;
+    struct plan pl;
     pb_proc *p = NULL;
     int rc;
 
@@ -498,7 +550,6 @@ int pb_proc_spawn(const pb_proc_options *opt, pb_proc **out, pb_error *err)
     if ((rc = open_output(opt->stdout_path, "stdout", err, &fd_out)) != 0)
         goto out;
     /* The same file twice would be two offsets overwriting each other: share one. */
-    struct stat so, se;
     if (opt->stderr_path && opt->stdout_path && stat(opt->stderr_path, &se) == 0 &&
         fstat(fd_out, &so) == 0 && so.st_dev == se.st_dev && so.st_ino == se.st_ino) {
         fd_err = fd_out;
@@ -512,66 +563,25 @@ int pb_proc_spawn(const pb_proc_options *opt, pb_proc **out, pb_error *err)
                           errtext(errno, eb, sizeof eb));
         goto out;
     }
-    if ((errno = pthread_mutex_init(&p->lock, NULL)) != 0) {
-        rc = pb_error_set(err, PB_EIO, "pthread_mutex_init: %s", errtext(errno, eb, sizeof eb));
+    if ((rc = pthread_mutex_init(&p->lock, NULL)) != 0) {
+        rc = pb_error_set(err, PB_EIO, "pthread_mutex_init: %s", errtext(rc, eb, sizeof eb));
         goto out;
     }
-    locked_init = true;
+    lock_made = true;
 
-    struct rlimit rl;
-    int max_fd = FALLBACK_MAX_FD;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < (rlim_t)FALLBACK_MAX_FD)
         max_fd = (int)rl.rlim_cur;
-    struct plan pl = {
+    pl = (struct plan){
         .argv = argv, .envp = envp, .cands = c.list, .ncands = c.n, .cwd = opt->cwd,
         .fd_in = fd_in, .fd_out = fd_out, .fd_err = fd_err, .report_fd = pipefd[1],
         .max_fd = max_fd,
     };
-
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    p->start_ns = now_ns();
-    pid_t pid = fork();
-    if (pid == 0)
-        run_child(&pl);
-    int fork_errno = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    close_fd(&pipefd[1]);
-    if (pid < 0) {
-        rc = pb_error_set(err, PB_EIO, "fork failed: %s", errtext(fork_errno, eb, sizeof eb));
+    if ((rc = start_child(p, &pl, pipefd, opt, &c, err)) != 0)
         goto out;
-    }
 
-    /* EOF: the exec closed the pipe. A report: the child failed and exits. */
-    struct report r;
-    size_t got = 0;
-    ssize_t n = 0;
-    while (got < sizeof r) {
-        n = read(pipefd[0], (char *)&r + got, sizeof r - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (n < 0 || (got > 0 && got < sizeof r)) { /* cannot tell what happened: make sure */
-        int e = n < 0 ? errno : EPROTO;
-        kill(pid, SIGKILL);
-        waitpid_retry(pid, NULL);
-        rc = pb_error_set(err, PB_EIO, "cannot read the spawn pipe: %s", errtext(e, eb, sizeof eb));
-        goto out;
-    }
-    if (got == sizeof r) {
-        waitpid_retry(pid, NULL);
-        rc = child_error(&r, opt, &c, err);
-        goto out;
-    }
-
-    p->pid = pid;
 #ifdef SYS_pidfd_open
-    p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0); /* -1: wait falls back to slices */
+    p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0); /* -1: wait falls back to slices */
 #endif
     p->grace_ms = opt->grace_ms ? opt->grace_ms : PB_PROC_DEFAULT_GRACE_MS;
     p->max_runtime_s = opt->max_runtime_s;
@@ -580,7 +590,6 @@ int pb_proc_spawn(const pb_proc_options *opt, pb_proc **out, pb_error *err)
     p->cause = PB_PROC_COMPLETED;
     *out = p;
     p = NULL;
-    rc = 0;
 
 out:
     close_fd(&pipefd[0]);
@@ -591,7 +600,7 @@ out:
     close_fd(&fd_out);
     close_fd(&fd_err);
     if (p) {
-        if (locked_init)
+        if (lock_made)
             pthread_mutex_destroy(&p->lock);
         close_fd(&p->wakefd);
         free(p);
@@ -739,7 +748,7 @@ int pb_proc_stop(pb_proc *p, pb_error *err)
     return rc < 0 ? rc : 0;
 }
 
-pid_t pb_proc_pid(pb_proc *p) { return p ? p->pid : -1; }
+pid_t pb_proc_pid(const pb_proc *p) { return p ? p->pid : -1; }
 
 void pb_proc_free(pb_proc *p)
 {
