@@ -29,6 +29,7 @@
  * The default bus has no row: "default" exists in every scope (see bus_get).
  */
 #include "store_internal.h"
+#include "common/pb_buf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,19 +392,6 @@ static int read_target(sqlite3_stmt *st, pb_target_rec *t)
 }
 
 /* Makes room for one more element in *v (n used of *cap). */
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 8;
-    void *p = realloc(*v, c * size);
-    if (!p)
-        return PB_ENOMEM;
-    *v = p;
-    *cap = c;
-    return 0;
-}
-
 /* The LIMIT to ask for: one more than wanted, to learn whether more exist. */
 static int64_t fetch_limit(size_t limit)
 {
@@ -571,7 +559,7 @@ static int sq_bus_list(pb_store *ps, const pb_scope *sc, const char *prefix, con
     lock(s);
     SQ(prep(s, Q_BUS_LIST, &st, "sssssi", sc->account, sc->region, lo, after, pre, fetch_limit(limit)));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)) || (rc = read_bus(st, 0, &v[cnt])))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = read_bus(st, 0, &v[cnt])))
             goto out;
         cnt++;
     }
@@ -585,7 +573,7 @@ static int sq_bus_list(pb_store *ps, const pb_scope *sc, const char *prefix, con
         while (at < cnt && strcmp(v[at].name, DEFAULT_BUS) < 0)
             at++;
         if (at == cnt || strcmp(v[at].name, DEFAULT_BUS) != 0) {
-            if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)))
+            if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)))
                 goto out;
             memmove(&v[at + 1], &v[at], (cnt - at) * sizeof *v);
             cnt++;
@@ -774,7 +762,7 @@ static int rule_list_tx(struct sq *s, const pb_scope *sc, const char *bus, const
     }
     SQ(prep(s, Q_RULE_LIST, &st, "ssssssi", sc->account, sc->region, bus, lo, after, pre, fetch_limit(limit)));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)) || (rc = read_rule(st, 0, &v[cnt])))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = read_rule(st, 0, &v[cnt])))
             goto out;
         cnt++;
     }
@@ -837,7 +825,7 @@ static int sq_rule_list_all(pb_store *ps, pb_rule_entry **out, size_t *n)
     lock(s);
     SQ(prep(s, Q_RULE_LIST_ALL, &st, ""));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)))
             goto out;
         pb_rule_entry *e = &v[cnt];
         memset(e, 0, sizeof *e);
@@ -947,7 +935,7 @@ static int targets_list_tx(struct sq *s, const pb_scope *sc, const char *bus, co
     }
     SQ(prep(s, Q_TARGET_LIST, &st, "sssssi", sc->account, sc->region, bus, rule, after, fetch_limit(limit)));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)) || (rc = read_target(st, &v[cnt])))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = read_target(st, &v[cnt])))
             goto out;
         cnt++;
     }
@@ -1012,7 +1000,7 @@ static int rules_by_target_tx(struct sq *s, const pb_scope *sc, const char *bus,
     SQ(prep(s, Q_RULES_BY_TARGET, &st, "sssssi", sc->account, sc->region, bus, target_arn, after,
             fetch_limit(limit)));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)) || (rc = col_str(st, 0, &v[cnt])))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = col_str(st, 0, &v[cnt])))
             goto out;
         cnt++;
     }
@@ -1127,7 +1115,7 @@ static int sq_tags_list(pb_store *ps, const char *arn, pb_tag **out, size_t *n)
     lock(s);
     SQ(prep(s, Q_TAG_LIST, &st, "s", arn));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = grow((void **)&v, &cap, cnt, sizeof *v)))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)))
             goto out;
         v[cnt].key = v[cnt].value = NULL;
         cnt++; /* owned by v from here */
