@@ -728,8 +728,16 @@ static void test_signal_dispositions_and_mask_reset(void **state)
     slurp(f->out, buf, sizeof buf);
     if (!strstr(buf, "\nSigBlk:\t0000000000000000\n"))
         fail_msg("the child's signal mask is not empty:\n%s", buf);
-    if (!strstr(buf, "\nSigIgn:\t0000000000000000\n"))
-        fail_msg("the child ignores signals:\n%s", buf);
+    /* glibc reserves the signals from 32 to SIGRTMIN-1 for itself and refuses
+     * to change them, so an ignored one inherited from whoever started the
+     * tests (a background job of a shell) cannot be reset: leave those out */
+    const char *ig = strstr(buf, "\nSigIgn:\t");
+    assert_non_null(ig);
+    unsigned long long ignored = strtoull(ig + 9, NULL, 16);
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        ignored &= ~(1ULL << (sig - 1));
+    if (ignored)
+        fail_msg("the child ignores signals (mask %llx):\n%s", ignored, buf);
     assert_no_children();
 }
 
