@@ -12,10 +12,13 @@
 
 #include <jansson.h>
 
+#include <pthread.h>
+
 struct pb_api {
     pb_store *store;
     pb_registry *registry;
     pb_credentials *creds;
+    pthread_mutex_t write_lock; /* held by operations that change state */
 };
 
 /* A random UUID v4, lowercase. */

@@ -101,7 +101,8 @@ static json_t *bus_json(const pb_bus_rec *b, bool describe)
     json_object_set_new(o, "Name", json_string(b->name));
     json_object_set_new(o, "Arn", json_string(b->arn));
     pb_json_set_str(o, "Description", b->description);
-    if (b->created_ms || describe) {
+    (void)describe;
+    if (b->created_ms) { /* the default bus has no creation time to show */
         json_object_set_new(o, "CreationTime", pb_json_time(b->created_ms));
         json_object_set_new(o, "LastModifiedTime", pb_json_time(b->modified_ms));
     }
@@ -157,9 +158,9 @@ static int list_buses(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
 }
 
 const pb_api_op pb_events_bus_ops[] = {
-    {"CreateEventBus", create_bus},
-    {"DeleteEventBus", delete_bus},
-    {"DescribeEventBus", describe_bus},
-    {"ListEventBuses", list_buses},
-    {NULL, NULL},
+    {"CreateEventBus", create_bus, true},
+    {"DeleteEventBus", delete_bus, true},
+    {"DescribeEventBus", describe_bus, false},
+    {"ListEventBuses", list_buses, false},
+    {NULL, NULL, false},
 };

@@ -294,12 +294,12 @@ static int test_event_pattern(pb_api_ctx *ctx, json_t *in, json_t **out, pb_erro
 }
 
 const pb_api_op pb_events_rule_ops[] = {
-    {"PutRule", put_rule},
-    {"DescribeRule", describe_rule},
-    {"ListRules", list_rules},
-    {"DeleteRule", delete_rule},
-    {"EnableRule", enable_rule},
-    {"DisableRule", disable_rule},
-    {"TestEventPattern", test_event_pattern},
-    {NULL, NULL},
+    {"PutRule", put_rule, true},
+    {"DescribeRule", describe_rule, false},
+    {"ListRules", list_rules, false},
+    {"DeleteRule", delete_rule, true},
+    {"EnableRule", enable_rule, true},
+    {"DisableRule", disable_rule, true},
+    {"TestEventPattern", test_event_pattern, false},
+    {NULL, NULL, false},
 };

@@ -9,9 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Checks that arn names an existing rule or bus of the caller. */
-static int check_resource(pb_api_ctx *ctx, const char *arn, pb_error *err)
+/* Checks that arn names an existing rule or bus of the caller and sets
+ * *canonical (malloc'd) to the resource's own ARN, under which its tags are
+ * kept: "rule/default/r" and "rule/r" name one rule and share its tags. */
+static int check_resource(pb_api_ctx *ctx, const char *arn, char **canonical, pb_error *err)
 {
+    *canonical = NULL;
     char prefix[256];
     snprintf(prefix, sizeof prefix, "arn:aws:events:%s:%s:", ctx->scope.region, ctx->scope.account);
     size_t pl = strlen(prefix);
@@ -24,7 +27,10 @@ static int check_resource(pb_api_ctx *ctx, const char *arn, pb_error *err)
         pb_bus_rec_free(&b);
         if (rc == PB_ENOTFOUND)
             return pb_error_set(err, rc, "Event bus %s does not exist.", res + 10);
-        return rc ? pb_error_set(err, rc, "cannot read event bus") : 0;
+        if (rc)
+            return pb_error_set(err, rc, "cannot read event bus");
+        *canonical = pb_arn_bus(&ctx->scope, res + 10);
+        return *canonical ? 0 : pb_error_set(err, PB_ENOMEM, "out of memory");
     }
     if (!strncmp(res, "rule/", 5)) {
         char bus[300] = "default", rule[300];
@@ -45,7 +51,8 @@ static int check_resource(pb_api_ctx *ctx, const char *arn, pb_error *err)
             return pb_error_set(err, rc, "cannot read rule");
         if (managed)
             return pb_error_set(err, PB_EMANAGED, "Rule %s is managed by another service.", rule);
-        return 0;
+        *canonical = pb_arn_rule(&ctx->scope, bus, rule);
+        return *canonical ? 0 : pb_error_set(err, PB_ENOMEM, "out of memory");
     }
     return pb_error_set(err, PB_ENOTFOUND, "Resource %s does not exist.", arn);
 }
@@ -62,16 +69,18 @@ static int tag_resource(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     if (!rc)
         rc = pb_v_finish(&v, err);
     pb_v_free(&v);
+    char *canon = NULL;
     if (!rc)
-        rc = check_resource(ctx, arn, err);
+        rc = check_resource(ctx, arn, &canon, err);
     if (!rc) {
-        rc = ctx->store->ops->tags_set(ctx->store, arn, tags, n, PB_MAX_TAGS);
+        rc = ctx->store->ops->tags_set(ctx->store, canon, tags, n, PB_MAX_TAGS);
         if (rc == PB_ELIMIT)
             pb_error_set(err, rc, "A resource can have at most %d tags.", PB_MAX_TAGS);
         else if (rc)
             pb_error_set(err, rc, "cannot store tags");
     }
     pb_tags_free(tags, n);
+    free(canon);
     if (!rc)
         *out = json_object();
     return rc;
@@ -96,15 +105,19 @@ static int untag_resource(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
         kv[i] = json_is_string(e) ? json_string_value(e) : NULL;
         if (!kv[i])
             pb_v_fail(&v, p, NULL, "Member must not be null");
-        else if (pb_utf8_chars(kv[i]) < 1 || pb_utf8_chars(kv[i]) > 128)
+        else if (pb_utf8_chars(kv[i]) < 1)
+            pb_v_fail(&v, p, kv[i], "Member must have length greater than or equal to 1");
+        else if (pb_utf8_chars(kv[i]) > 128)
             pb_v_fail(&v, p, kv[i], "Member must have length less than or equal to 128");
     }
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
+    char *canon = NULL;
     if (!rc)
-        rc = check_resource(ctx, arn, err);
-    if (!rc && (rc = ctx->store->ops->tags_remove(ctx->store, arn, kv, n)))
+        rc = check_resource(ctx, arn, &canon, err);
+    if (!rc && (rc = ctx->store->ops->tags_remove(ctx->store, canon, kv, n)))
         pb_error_set(err, rc, "cannot remove tags");
+    free(canon);
     free(kv);
     if (!rc)
         *out = json_object();
@@ -118,11 +131,14 @@ static int list_tags(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     const char *arn = pb_v_str(&v, in, "ResourceARN", "resourceARN", true, 1, 1600, PB_CS_ANY);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
-    if (rc || (rc = check_resource(ctx, arn, err)))
+    char *canon = NULL;
+    if (rc || (rc = check_resource(ctx, arn, &canon, err)))
         return rc;
     pb_tag *tags = NULL;
     size_t n = 0;
-    if ((rc = ctx->store->ops->tags_list(ctx->store, arn, &tags, &n)))
+    rc = ctx->store->ops->tags_list(ctx->store, canon, &tags, &n);
+    free(canon);
+    if (rc)
         return pb_error_set(err, rc, "cannot list tags");
     *out = json_object();
     json_object_set_new(*out, "Tags", pb_tags_json(tags, n));
@@ -131,8 +147,8 @@ static int list_tags(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
 }
 
 const pb_api_op pb_events_tag_ops[] = {
-    {"TagResource", tag_resource},
-    {"UntagResource", untag_resource},
-    {"ListTagsForResource", list_tags},
-    {NULL, NULL},
+    {"TagResource", tag_resource, true},
+    {"UntagResource", untag_resource, true},
+    {"ListTagsForResource", list_tags, false},
+    {NULL, NULL, false},
 };

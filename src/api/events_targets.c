@@ -18,6 +18,11 @@ static const char *const other_params[] = {"KinesisParameters", "RunCommandParam
                                            "BatchParameters", "SqsParameters", "HttpParameters",
                                            "RedshiftDataParameters", "AppSyncParameters", NULL};
 
+/* The Target members pipebridge stores and echoes (AWS-SPEC §2.3). */
+static const char *const known_members[] = {"Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer",
+                                            "RetryPolicy", "DeadLetterConfig", "SageMakerPipelineParameters",
+                                            NULL};
+
 static const char *const predefined[] = {"aws.events.rule-arn", "aws.events.rule-name",
                                          "aws.events.event.ingestion-time", "aws.events.event",
                                          "aws.events.event.json", NULL};
@@ -149,6 +154,15 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
 #undef PATH
     if (v->count || v->type_error || !id || !arn)
         return 0; /* report shape errors first */
+    if (input) {
+        json_error_t je;
+        json_t *parsed = json_loads(input, JSON_DECODE_ANY, &je);
+        if (!parsed) {
+            *fatal = true;
+            return pb_error_set(err, PB_EVALIDATION, "Input for target %s is not valid JSON text.", id);
+        }
+        json_decref(parsed);
+    }
     if ((input != NULL) + (ipath != NULL) + (it != NULL) > 1) {
         *fatal = true;
         return pb_error_set(err, PB_EVALIDATION, "Only one of Input, InputPath, or InputTransformer must be provided for target %s.", id);
@@ -158,6 +172,21 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
         *fatal = true;
         return pb_error_set(err, PB_EVALIDATION, "InputTemplate for target %s contains invalid placeholder %s.", id,
                             bad);
+    }
+    const char *member;
+    json_t *mv;
+    json_object_foreach(t, member, mv)
+    {
+        bool known = false;
+        for (size_t k = 0; !known && known_members[k]; k++)
+            known = !strcmp(member, known_members[k]);
+        bool other = false;
+        for (size_t k = 0; !other && other_params[k]; k++)
+            other = !strcmp(member, other_params[k]);
+        if (!known && !other) {
+            *fatal = true;
+            return pb_error_set(err, PB_ESERIALIZATION, "Unknown member %s in target %s", member, id);
+        }
     }
     for (size_t k = 0; other_params[k]; k++)
         if (json_object_get(t, other_params[k])) {
@@ -258,8 +287,12 @@ static int remove_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
         idv[i] = json_is_string(e) ? json_string_value(e) : NULL;
         if (!idv[i])
             pb_v_fail(&v, p, NULL, "Member must not be null");
-        else if (pb_utf8_chars(idv[i]) < 1 || pb_utf8_chars(idv[i]) > 64)
+        else if (pb_utf8_chars(idv[i]) < 1)
+            pb_v_fail(&v, p, idv[i], "Member must have length greater than or equal to 1");
+        else if (pb_utf8_chars(idv[i]) > 64)
             pb_v_fail(&v, p, idv[i], "Member must have length less than or equal to 64");
+        else if (strspn(idv[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != strlen(idv[i]))
+            pb_v_fail(&v, p, idv[i], "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+");
     }
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
@@ -309,8 +342,13 @@ static int list_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     for (size_t i = 0; i < n; i++) {
         json_error_t je;
         json_t *t = json_loads(ts[i].json, 0, &je);
-        if (t)
-            json_array_append_new(arr, t);
+        if (!t) {
+            json_decref(*out);
+            *out = NULL;
+            pb_target_recs_free(ts, n);
+            return pb_error_set(err, PB_EINTERNAL, "stored target %s of rule %s cannot be read", ts[i].id, rule);
+        }
+        json_array_append_new(arr, t);
     }
     json_object_set_new(*out, "Targets", arr);
     pb_set_next_token(*out, more, n ? ts[n - 1].id : NULL);
@@ -355,9 +393,9 @@ static int rules_by_target(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
 }
 
 const pb_api_op pb_events_target_ops[] = {
-    {"PutTargets", put_targets},
-    {"RemoveTargets", remove_targets},
-    {"ListTargetsByRule", list_targets},
-    {"ListRuleNamesByTarget", rules_by_target},
-    {NULL, NULL},
+    {"PutTargets", put_targets, true},
+    {"RemoveTargets", remove_targets, true},
+    {"ListTargetsByRule", list_targets, false},
+    {"ListRuleNamesByTarget", rules_by_target, false},
+    {NULL, NULL, false},
 };

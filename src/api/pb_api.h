@@ -81,6 +81,7 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
 typedef struct pb_api_op {
     const char *name; /* "PutRule" */
     pb_api_handler fn;
+    bool writes;      /* changes state: runs under the API's write lock */
 } pb_api_op;
 
 extern const pb_api_op pb_events_bus_ops[];

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <pthread.h>
 #include <time.h>
 
 static void new_request_id(char out[37])
@@ -135,7 +136,8 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
         in = json_object();
     } else {
         json_error_t jerr;
-        in = json_loadb(req->body, req->bodylen, JSON_ALLOW_NUL, &jerr);
+        /* without JSON_ALLOW_NUL: a NUL inside a name would let it pass as a shorter name */
+        in = json_loadb(req->body, req->bodylen, 0, &jerr);
         if (!in || !json_is_object(in)) {
             json_decref(in);
             respond_error(resp, PB_ESERIALIZATION, "The request body is not a JSON object", sagemaker);
@@ -151,7 +153,14 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
                       .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};
     json_t *out = NULL;
     pb_error_clear(&err);
+    /* Writes are serialised: each one's store commit and registry update
+     * happen together, so concurrent writers cannot leave matching out of
+     * step with the store, and existence checks hold until the write. */
+    if (op->writes)
+        pthread_mutex_lock(&api->write_lock);
     rc = op->fn(&ctx, in, &out, &err);
+    if (op->writes)
+        pthread_mutex_unlock(&api->write_lock);
     json_decref(in);
     if (rc) {
         json_decref(out);

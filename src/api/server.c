@@ -204,6 +204,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     pb_server *s = calloc(1, sizeof *s);
     if (!s)
         return pb_error_set(err, PB_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->api.write_lock, NULL);
     bool created = false;
     rc = pb_credentials_load(cfg->data_dir, &s->api.creds, &created, err);
     if (rc)

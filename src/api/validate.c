@@ -31,10 +31,15 @@ void pb_v_fail(pb_vctx *v, const char *path, const char *shown, const char *cons
     if (v->msgs.len)
         pb_buf_puts(&v->msgs, "; ");
     if (shown) {
-        /* long values are cut, as AWS does not echo megabytes back */
-        size_t n = strlen(shown);
-        pb_buf_printf(&v->msgs, "Value '%.*s%s' at '%s' failed to satisfy constraint: %s", (int)(n > 256 ? 256 : n),
-                      shown, n > 256 ? "..." : "", path, constraint);
+        /* long values are cut (at a character boundary), as AWS does not echo megabytes back */
+        size_t n = strlen(shown), cut = n;
+        if (n > 256) {
+            cut = 256;
+            while (cut > 0 && ((unsigned char)shown[cut] & 0xc0) == 0x80)
+                cut--;
+        }
+        pb_buf_printf(&v->msgs, "Value '%.*s%s' at '%s' failed to satisfy constraint: %s", (int)cut, shown,
+                      n > cut ? "..." : "", path, constraint);
     } else {
         pb_buf_printf(&v->msgs, "Value null at '%s' failed to satisfy constraint: %s", path, constraint);
     }

@@ -217,6 +217,10 @@ int pb_registry_set_rule(pb_registry *r, const pb_scope *sc, const char *bus, co
         /* the standby may be half-changed: bring it back in line with the active copy later;
          * undo what we can (a failed add leaves the matcher unchanged) */
         if (fresh) {
+            /* the add may have succeeded before prepare failed: take the id out
+             * of the standby copy before its name (the id) is freed */
+            pb_matcher_remove(b->m[standby], id);
+            pb_matcher_prepare(b->m[standby]);
             pb_table_remove(&b->rules, pb_hash_bytes(rule, strlen(rule), 5), rule_eq, rule);
             free(e->name);
             free(e);

@@ -41,8 +41,15 @@ int pb_error_set(pb_error *err, int code, const char *fmt, ...)
         va_list ap;
         err->code = code;
         va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof err->message) {
+            /* cut: never leave half a UTF-8 character at the end */
+            size_t end = sizeof err->message - 1;
+            while (end > 0 && ((unsigned char)err->message[end] & 0xc0) == 0x80)
+                end--;
+            err->message[end] = '\0';
+        }
     }
     return code;
 }

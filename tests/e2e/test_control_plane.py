@@ -210,6 +210,43 @@ class ControlPlane(unittest.TestCase):
         with urllib.request.urlopen(url + "/healthz", timeout=5) as r:
             self.assertEqual(json.loads(r.read()), {"status": "ok"})
 
+    def test_review_regressions(self):
+        """Inputs that once changed the wrong resource or hid state."""
+        self.seed()
+        url = self.srv.url
+        # a NUL inside a name must not pass as the shorter name
+        status, _, body = raw_call(url, "AWSEvents.PutRule",
+                                   b'{"Name":"R\\u0000evil","EventPattern":"{\\"source\\":[\\"b\\"]}"}')
+        self.assertEqual((status, body["__type"]), (400, "SerializationException"))
+        self.assertEqual(json.loads(self.ok("events", "describe-rule", "--name", "R")["EventPattern"]),
+                         json.loads(PATTERN))
+        # tags given through another spelling of the rule's ARN land on the rule itself
+        alias = "arn:aws:events:us-east-1:000000000000:rule/default/R"
+        self.ok("events", "tag-resource", "--resource-arn", alias, "--tags", "Key=via,Value=alias")
+        tags = self.ok("events", "list-tags-for-resource", "--resource-arn",
+                       "arn:aws:events:us-east-1:000000000000:rule/R")["Tags"]
+        self.assertIn({"Key": "via", "Value": "alias"}, tags)
+        # target Input must be JSON; unknown members are refused, not stored
+        err = self.fails("ValidationException", "events", "put-targets", "--rule", "R", "--targets",
+                         '[{"Id":"j","Arn":"%s","Input":"not json"}]' % PIPELINE)
+        self.assertIn("Input for target j is not valid JSON text.", err)
+        status, _, body = raw_call(url, "AWSEvents.PutTargets", json.dumps(
+            {"Rule": "R", "Targets": [{"Id": "u", "Arn": PIPELINE, "Surprise": {"x": 1}}]}).encode())
+        self.assertEqual((status, body["__type"]), (400, "SerializationException"))
+        status, _, body = raw_call(url, "AWSEvents.RemoveTargets", b'{"Rule":"R","Ids":["1",""]}')
+        self.assertEqual((status, body["__type"]), (400, "ValidationException"))
+        self.assertIn("at 'ids.2.member' failed to satisfy constraint: Member must have length greater than or "
+                      "equal to 1", body["message"])
+        # the default bus has no creation time to report
+        status, _, body = raw_call(url, "AWSEvents.DescribeEventBus", b"{}")
+        self.assertEqual(status, 200)
+        self.assertNotIn("CreationTime", body)
+        # error messages cut at a character boundary stay valid UTF-8
+        status, _, body = raw_call(url, "AWSEvents.PutRule",
+                                   json.dumps({"Name": "a" + "\u00e9" * 200, "EventPattern": PATTERN}).encode())
+        self.assertEqual(status, 400)
+        self.assertIn("failed to satisfy constraint", body["message"])
+
     def test_test_event_pattern(self):
         ev = json.dumps({"id": "1", "account": "000000000000", "source": "com.example", "time":
                          "2026-11-25T10:00:00Z", "region": "us-east-1", "detail-type": "Train", "detail": {}})
