@@ -13,6 +13,7 @@
 #include "bus/pb_registry.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -129,8 +130,13 @@ static void test_readers_during_writes(void **state)
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, reader, &x), 0);
-    for (int i = 0; i < 2000; i++)
+    /* flip at least 2000 times, and until the readers have read a fair amount
+     * while flips happen (bounded: a starved reader cannot hang the test) */
+    for (int i = 0; i < 2000 || (atomic_load(&x.reads) < 2000 && i < 200000); i++) {
         set(x.r, &A, "default", "flip", i % 2 ? NULL : "{\"detail\":{\"n\":[5]}}");
+        if (i < 2000 && atomic_load(&x.reads) == 0)
+            sched_yield(); /* let the readers start */
+    }
     atomic_store(&x.stop, 1);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
