@@ -42,7 +42,8 @@ char *pb_arn_rule(const pb_scope *sc, const char *bus, const char *rule)
     return fmt("arn:aws:events:%s:%s:rule/%s/%s", sc->region, sc->account, bus, rule);
 }
 
-void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *path, char *out, size_t cap)
+void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *path, const pb_scope *sc, char *out,
+                      size_t cap)
 {
     const char *s = pb_v_str(v, in, member, path, false, 1, 1600, PB_CS_ANY);
     snprintf(out, cap, "default");
@@ -58,6 +59,16 @@ void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *pa
             return;
         }
         name = p + 11;
+        char mine[256];
+        snprintf(mine, sizeof mine, ":events:%s:%s:event-bus/", sc->region, sc->account);
+        if (!strstr(s, mine)) { /* another account's or region's bus */
+            snprintf(out, cap, "%s", s);
+            return;
+        }
+    }
+    if (!*name) {
+        pb_v_fail(v, path, s, "Member must have length greater than or equal to 1");
+        return;
     }
     for (const char *c = name; *c; c++) {
         bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '.' ||

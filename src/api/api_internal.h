@@ -35,8 +35,11 @@ char *pb_arn_bus(const pb_scope *sc, const char *bus);
 char *pb_arn_rule(const pb_scope *sc, const char *bus, const char *rule);
 
 /* Reads EventBusName (a name or a bus ARN) from `in`; writes the bus name
- * (default "default") to out. Records violations in v. */
-void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *path, char *out, size_t cap);
+ * (default "default") to out. Records violations in v. An ARN of another
+ * account or region than the caller's (sc) yields the ARN itself, which no
+ * bus is named, so the lookup answers "Event bus <arn> does not exist.". */
+void pb_read_bus_name(pb_vctx *v, json_t *in, const char *member, const char *path, const pb_scope *sc, char *out,
+                      size_t cap);
 
 /* Paging: NextToken <-> the last key of the previous page. decode: 0, or
  * PB_EVALIDATION for a token we did not issue. */

@@ -114,7 +114,7 @@ static int describe_bus(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     pb_vctx v;
     pb_v_init(&v);
     char name[1700];
-    pb_read_bus_name(&v, in, "Name", "name", name, sizeof name);
+    pb_read_bus_name(&v, in, "Name", "name", &ctx->scope, name, sizeof name);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
     if (rc)

@@ -50,7 +50,7 @@ static int put_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     const char *state = pb_v_enum(&v, in, "State", "state", false, states);
     const char *desc = pb_v_str(&v, in, "Description", "description", false, 0, 512, PB_CS_ANY);
     const char *role = pb_v_str(&v, in, "RoleArn", "roleArn", false, 1, 1600, PB_CS_ANY);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     pb_tag *tags = NULL;
     size_t ntags = 0;
     int rc = pb_read_tags(&v, in, "Tags", "tags", &tags, &ntags);
@@ -117,12 +117,12 @@ out:
 }
 
 /* Reads Name and EventBusName, the two members most rule operations take. */
-static int read_name_bus(json_t *in, const char **name, char *bus, size_t cap, pb_error *err)
+static int read_name_bus(json_t *in, const pb_scope *sc, const char **name, char *bus, size_t cap, pb_error *err)
 {
     pb_vctx v;
     pb_v_init(&v);
     *name = pb_v_str(&v, in, "Name", "name", true, 1, 64, PB_CS_NAME);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, cap);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", sc, bus, cap);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
     return rc;
@@ -149,7 +149,7 @@ static int describe_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *er
 {
     const char *name;
     char bus[1700];
-    int rc = read_name_bus(in, &name, bus, sizeof bus, err);
+    int rc = read_name_bus(in, &ctx->scope, &name, bus, sizeof bus, err);
     if (rc)
         return rc;
     pb_rule_rec r = {0};
@@ -171,7 +171,7 @@ static int list_rules(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     const char *prefix = pb_v_str(&v, in, "NamePrefix", "namePrefix", false, 1, 64, PB_CS_NAME);
     pb_page pg;
     pb_read_page(&v, in, &pg);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
     if (rc || (rc = pb_page_decode(&pg, err)))
@@ -201,7 +201,7 @@ static int delete_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     pb_v_init(&v);
     char bus[1700];
     const char *name = pb_v_str(&v, in, "Name", "name", true, 1, 64, PB_CS_NAME);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     bool force = pb_v_bool(&v, in, "Force", "force");
     int rc = pb_v_finish(&v, err);
     pb_v_free(&v);
@@ -242,7 +242,7 @@ static int set_state(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err, c
 {
     const char *name;
     char bus[1700];
-    int rc = read_name_bus(in, &name, bus, sizeof bus, err);
+    int rc = read_name_bus(in, &ctx->scope, &name, bus, sizeof bus, err);
     if (rc)
         return rc;
     if ((rc = check_bus(ctx, bus, err)))

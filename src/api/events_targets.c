@@ -229,7 +229,7 @@ static int put_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     pb_v_init(&v);
     char bus[1700];
     const char *rule = pb_v_str(&v, in, "Rule", "rule", true, 1, 64, PB_CS_NAME);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     json_t *targets = pb_v_array(&v, in, "Targets", "targets", true, 1, 100);
     int rc = 0;
     bool fatal = false;
@@ -275,7 +275,7 @@ static int remove_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
     pb_v_init(&v);
     char bus[1700];
     const char *rule = pb_v_str(&v, in, "Rule", "rule", true, 1, 64, PB_CS_NAME);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     json_t *ids = pb_v_array(&v, in, "Ids", "ids", true, 1, 100);
     pb_v_bool(&v, in, "Force", "force");
     size_t n = ids ? json_array_size(ids) : 0;
@@ -317,7 +317,7 @@ static int list_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err
     pb_v_init(&v);
     char bus[1700];
     const char *rule = pb_v_str(&v, in, "Rule", "rule", true, 1, 64, PB_CS_NAME);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     pb_page pg;
     pb_read_page(&v, in, &pg);
     int rc = pb_v_finish(&v, err);
@@ -362,7 +362,7 @@ static int rules_by_target(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
     pb_v_init(&v);
     char bus[1700];
     const char *arn = pb_v_str(&v, in, "TargetArn", "targetArn", true, 1, 1600, PB_CS_ANY);
-    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", bus, sizeof bus);
+    pb_read_bus_name(&v, in, "EventBusName", "eventBusName", &ctx->scope, bus, sizeof bus);
     pb_page pg;
     pb_read_page(&v, in, &pg);
     int rc = pb_v_finish(&v, err);

@@ -237,6 +237,13 @@ class ControlPlane(unittest.TestCase):
         self.assertEqual((status, body["__type"]), (400, "ValidationException"))
         self.assertIn("at 'ids.2.member' failed to satisfy constraint: Member must have length greater than or "
                       "equal to 1", body["message"])
+        # a bus ARN of another account is not the caller's bus
+        status, _, body = raw_call(url, "AWSEvents.DescribeRule", json.dumps(
+            {"Name": "R", "EventBusName": "arn:aws:events:us-east-1:111111111111:event-bus/default"}).encode())
+        self.assertEqual((status, body["__type"]), (400, "ResourceNotFoundException"))
+        self.assertIn("does not exist", body["message"])
+        self.assertEqual(self.ok("events", "describe-rule", "--name", "R", "--event-bus-name",
+                                 "arn:aws:events:us-east-1:000000000000:event-bus/default")["Name"], "R")
         # the default bus has no creation time to report
         status, _, body = raw_call(url, "AWSEvents.DescribeEventBus", b"{}")
         self.assertEqual(status, 200)
