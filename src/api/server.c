@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     rc = pb_registry_load(s->api.registry, s->api.store, err);
     if (rc)
         goto fail;
+    malloc_trim(0); /* give back what loading every rule at once left free */
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
