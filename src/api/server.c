@@ -113,14 +113,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     pb_api_response resp;
     pb_buf_init(&resp.body, 0);
     if (cn->too_large) {
-        char id[37];
+        /* answered here (the body was never read), through the error table */
+        char id[37], msg[192];
         pb_api_uuid(id);
-        char msg[160];
-        int n = snprintf(msg, sizeof msg,
-                         "{\"__type\":\"SerializationException\",\"message\":\"Request body is larger than %d bytes\"}",
-                         PB_MAX_BODY);
-        pb_log_request("-", 413, "SerializationException", elapsed_ms(&cn->start), id);
-        return send_text(c, 413, "application/x-amz-json-1.1", msg, (size_t)n, id, "SerializationException");
+        const char *type = pb_error_aws_type(PB_ETOOLARGE);
+        int status = pb_error_http_status(PB_ETOOLARGE);
+        int n = snprintf(msg, sizeof msg, "{\"__type\":\"%s\",\"message\":\"Request body is larger than %d bytes\"}",
+                         type, PB_MAX_BODY);
+        pb_log_request("-", status, type, elapsed_ms(&cn->start), id);
+        return send_text(c, status, "application/x-amz-json-1.1", msg, (size_t)n, id, type);
     }
     hdrs h = {.n = 0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect, &h);

@@ -30,7 +30,6 @@ typedef enum pb_charset {
     PB_CS_ANY = 0,
     PB_CS_NAME,     /* [\.\-_A-Za-z0-9]+          rule names, target ids */
     PB_CS_BUSNAME,  /* [/\.\-_A-Za-z0-9]+         bus names */
-    PB_CS_TAGKEY,   /* any non-empty */
     PB_CS_PATHKEY,  /* [A-Za-z0-9\_\-]+           InputPathsMap keys */
 } pb_charset;
 

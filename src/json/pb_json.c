@@ -343,12 +343,8 @@ static int parse_object(parser *p, pb_json **out)
         skip_ws(p);
         if (p->i >= p->n)
             return eof_in(p, "Object", start);
-        if (p->s[p->i] != '"') {
-            if (p->s[p->i] == '}' && v->n > 0) {
-                return unexpected(p, "was expecting double-quote to start field name");
-            }
+        if (p->s[p->i] != '"')
             return unexpected(p, "was expecting double-quote to start field name");
-        }
         pb_json_member m;
         int rc = parse_string(p, &m.key, &m.keylen);
         if (rc)

@@ -245,13 +245,17 @@ static void to_val(const pb_json *j, pb_val *v, char *foldbuf)
     v->len = j->len;
 }
 
-static bool field_accepts(const pb_field *f, const pb_json *j)
+/* Does some condition of f accept j? On allocation failure sets *oom (the
+ * caller reports PB_ENOMEM rather than a wrong verdict). */
+static bool field_accepts(const pb_field *f, const pb_json *j, bool *oom)
 {
     char small[256];
     size_t need = 3 * j->len + 4;
     char *buf = need <= sizeof small ? small : malloc(need);
-    if (!buf)
+    if (!buf) {
+        *oom = true;
         return false;
+    }
     pb_val v;
     to_val(j, &v, buf);
     bool ok = false;
@@ -298,8 +302,11 @@ static bool search(rctx *x, size_t fi)
         if (!path_eq(l, f))
             continue;
         present = true;
-        if (!consistent(x, l) || !field_accepts(f, l->value))
+        if (!consistent(x, l) || !field_accepts(f, l->value, &x->oom)) {
+            if (x->oom)
+                return false;
             continue;
+        }
         size_t mark = x->nchosen;
         if (x->nchosen + l->trail_len > x->cap) {
             size_t nc = (x->cap + l->trail_len) * 2;
@@ -368,6 +375,7 @@ static int explain_sub(const pb_subpattern *sp, const pb_leaves *lv, bool text, 
 {
     /* the first field, in pattern order, that no value satisfies on its own */
     const pb_field *bad = NULL;
+    bool oom = false;
     for (size_t k = 0; k < sp->n; k++) {
         const pb_field *f = sp->fields[k];
         bool present = false, any = false;
@@ -375,13 +383,15 @@ static int explain_sub(const pb_subpattern *sp, const pb_leaves *lv, bool text, 
             if (!path_eq(&lv->v[i], f))
                 continue;
             present = true;
-            any = field_accepts(f, lv->v[i].value);
+            any = field_accepts(f, lv->v[i].value, &oom);
         }
         if (!present && f->has_absent)
             any = true;
         if (!any && (!bad || f->order < bad->order))
             bad = f;
     }
+    if (oom)
+        return PB_ENOMEM;
     pb_buf cond;
     pb_buf_init(&cond, 0);
     int rc = 0;

@@ -31,10 +31,6 @@
 #define STAR 256
 #define MAX_SUBSETS 4096
 
-typedef struct wstate {
-    uint64_t *bits;
-} wstate;
-
 typedef struct wexplore {
     const int *tok;
     size_t m, words;

@@ -32,35 +32,6 @@ static void fail(const char *what, const char *detail)
     abort();
 }
 
-/* Known issue, reported (tests/fuzz/crashes/match/disagree_*): eval.c and
- * compile.c join paths as "prefix.key" only when the prefix is non-empty,
- * while the flattener's trie gives every object level its own segment, so an
- * empty key ("") makes the two disagree. Setting PB_FUZZ_IGNORE_EMPTY_KEYS in
- * the environment skips comparisons on inputs with an empty key (text ""
- * followed by ':'), so that a fuzzing session can look past it; the replay
- * tests never set it. */
-static bool has_empty_key(const char *s, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] != '"' || s[i + 1] != '"')
-            continue;
-        size_t j = i + 2;
-        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
-            j++;
-        if (j < n && s[j] == ':')
-            return true;
-    }
-    return false;
-}
-
-static bool ignore_empty_keys(void)
-{
-    static int v = -1;
-    if (v < 0)
-        v = getenv("PB_FUZZ_IGNORE_EMPTY_KEYS") != NULL;
-    return v;
-}
-
 static const char *const FIXED[] = {
     "{\"a\":[{\"exists\":true}]}",
     "{\"a\":{\"b\":[{\"exists\":true}]}}",
@@ -148,8 +119,7 @@ static void differential(const char *pat, size_t plen, const char *ev, size_t ev
     if (rc2 != 0 && rc2 != PB_EEVENT && rc2 != PB_ENOMEM)
         fail("pb_pattern_eval: unexpected error code", pb_error_name(rc2));
 
-    bool skip = ignore_empty_keys() && (has_empty_key(pat, plen) || has_empty_key(ev, evlen));
-    if (rc1 == 0 && rc2 == 0 && matched != (n == 1) && !skip) {
+    if (rc1 == 0 && rc2 == 0 && matched != (n == 1)) {
         fprintf(stderr, "pattern: %.*s\nevent: %.*s\nmatcher says %s, eval says %s\n", (int)plen, pat,
                 (int)evlen, ev, n ? "match" : "no match", matched ? "match" : "no match");
         fail("matcher and eval disagree", NULL);

@@ -43,35 +43,6 @@ static void fail(const char *what, const char *detail)
     abort();
 }
 
-/* Known issue, reported (tests/fuzz/crashes/match/disagree_*): eval.c and
- * compile.c join paths as "prefix.key" only when the prefix is non-empty,
- * while the flattener's trie gives every object level its own segment, so an
- * empty key ("") makes the two disagree. Setting PB_FUZZ_IGNORE_EMPTY_KEYS in
- * the environment skips comparisons on inputs with an empty key (text ""
- * followed by ':'), so that a fuzzing session can look past it; the replay
- * tests never set it. */
-static bool has_empty_key(const char *s, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] != '"' || s[i + 1] != '"')
-            continue;
-        size_t j = i + 2;
-        while (j < n && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r'))
-            j++;
-        if (j < n && s[j] == ':')
-            return true;
-    }
-    return false;
-}
-
-static bool ignore_empty_keys(void)
-{
-    static int v = -1;
-    if (v < 0)
-        v = getenv("PB_FUZZ_IGNORE_EMPTY_KEYS") != NULL;
-    return v;
-}
-
 static uint64_t slot_id(unsigned slot)
 {
     /* not monotonic in slot, and using the top bit */
@@ -148,12 +119,6 @@ static void check(state *st, bool expect_unprepared)
     for (size_t i = 1; i < n; i++)
         if (ids[i] <= ids[i - 1])
             fail("matcher ids not strictly ascending", NULL);
-
-    if (ignore_empty_keys() && has_empty_key(st->ev, st->evlen))
-        return;
-    for (unsigned i = 0; i < SLOTS; i++)
-        if (ignore_empty_keys() && st->live[i] >= 0 && has_empty_key(st->ptext[st->live[i]], st->plen[st->live[i]]))
-            return;
 
     uint64_t want[SLOTS];
     size_t nwant = 0;

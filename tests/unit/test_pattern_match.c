@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "case_path.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,11 +307,7 @@ int main(int argc, char **argv)
     if (argc > 1) {
         case_path = argv[1];
     } else {
-        const char *src = __FILE__;
-        const char *slash = strrchr(src, '/');
-        size_t dirlen = slash ? (size_t)(slash - src) : 0;
-        snprintf(path, sizeof path, "%.*s%scases/patterns.txt", (int)dirlen, src, slash ? "/" : "");
-        case_path = path;
+        case_path = pb_test_case_path(__FILE__, "patterns.txt", path, sizeof path);
     }
     pcase *cases = NULL;
     size_t n = load_cases(case_path, &cases);

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "case_path.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1446,10 +1448,7 @@ int main(int argc, char **argv)
     if (argc > 1) {
         snprintf(cases_dir, sizeof cases_dir, "%s", argv[1]);
     } else {
-        const char *src = __FILE__;
-        const char *slash = strrchr(src, '/');
-        size_t dirlen = slash ? (size_t)(slash - src) : 0;
-        snprintf(cases_dir, sizeof cases_dir, "%.*s%scases/pipedef", (int)dirlen, src, slash ? "/" : "");
+        pb_test_case_path(__FILE__, "pipedef", cases_dir, sizeof cases_dir);
     }
     loaded_invalid = load_blocks("invalid.txt", "invalid");
     loaded_valid = load_blocks("valid.txt", "valid");
