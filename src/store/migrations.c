@@ -79,9 +79,123 @@ static const char schema_v1[] =
 static const char schema_v2[] =
     "CREATE INDEX targets_by_arn ON targets (account, region, bus, arn, rule);";
 
+/*
+ * SageMaker pipelines. Names are unique within a scope regardless of case:
+ * rows are keyed by name_key = lower(name) (the name as given is kept for
+ * display). Each CreatePipeline / UpdatePipeline adds a row to
+ * pipeline_versions; pipelines.latest_version is the newest.
+ *
+ * Executions have an integer key, seq, which gives the order of creation
+ * (newest first, oldest first) even between executions created in the same
+ * millisecond, and which their steps and parameters reference. Their ARN is
+ * stored lowercase and is unique; a pipeline has at most one execution per
+ * ClientRequestToken (NULL tokens are distinct). Deleting a pipeline cascades
+ * to its versions and executions, and from these to steps and parameters;
+ * tags (by ARN) are removed by the store. The partial index lists the
+ * executions the runner must pick up at start-up; its status list is the
+ * one the store's queries spell out, word for word.
+ *
+ * The outbox holds events written in the same transaction as the change
+ * they announce, until delivered; AUTOINCREMENT keeps seq increasing in
+ * commit order even after rows are deleted.
+ */
+static const char schema_v3[] =
+    "CREATE TABLE pipelines ("
+    "  account        TEXT NOT NULL,"
+    "  region         TEXT NOT NULL,"
+    "  name_key       TEXT NOT NULL,"
+    "  name           TEXT NOT NULL,"
+    "  arn            TEXT NOT NULL,"
+    "  display_name   TEXT,"
+    "  description    TEXT,"
+    "  role_arn       TEXT NOT NULL,"
+    "  max_parallel   INTEGER NOT NULL,"
+    "  client_token   TEXT,"
+    "  created_ms     INTEGER NOT NULL,"
+    "  modified_ms    INTEGER NOT NULL,"
+    "  last_run_ms    INTEGER NOT NULL,"
+    "  latest_version INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, region, name_key)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE pipeline_versions ("
+    "  account    TEXT NOT NULL,"
+    "  region     TEXT NOT NULL,"
+    "  name_key   TEXT NOT NULL,"
+    "  version_id INTEGER NOT NULL,"
+    "  definition TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, region, name_key, version_id),"
+    "  FOREIGN KEY (account, region, name_key) REFERENCES pipelines (account, region, name_key)"
+    "    ON DELETE CASCADE"
+    ");"
+    "CREATE TABLE executions ("
+    "  seq            INTEGER PRIMARY KEY,"
+    "  account        TEXT NOT NULL,"
+    "  region         TEXT NOT NULL,"
+    "  pipeline_key   TEXT NOT NULL,"
+    "  id             TEXT NOT NULL,"
+    "  arn            TEXT NOT NULL UNIQUE,"
+    "  pipeline_name  TEXT NOT NULL,"
+    "  pipeline_arn   TEXT NOT NULL,"
+    "  version_id     INTEGER NOT NULL,"
+    "  display_name   TEXT,"
+    "  description    TEXT,"
+    "  status         TEXT NOT NULL CHECK (status IN ('Queued', 'Executing', 'Stopping', 'Stopped', 'Failed',"
+    "                                                 'Succeeded')),"
+    "  failure_reason TEXT,"
+    "  client_token   TEXT,"
+    "  max_parallel   INTEGER NOT NULL,"
+    "  fail_step      INTEGER NOT NULL CHECK (fail_step IN (0, 1)),"
+    "  created_ms     INTEGER NOT NULL,"
+    "  modified_ms    INTEGER NOT NULL,"
+    "  end_ms         INTEGER NOT NULL,"
+    "  UNIQUE (account, region, pipeline_key, client_token),"
+    "  FOREIGN KEY (account, region, pipeline_key) REFERENCES pipelines (account, region, name_key)"
+    "    ON DELETE CASCADE"
+    ");"
+    "CREATE INDEX executions_by_pipeline ON executions (account, region, pipeline_key, seq);"
+    "CREATE INDEX executions_unfinished ON executions (seq)"
+    "  WHERE status IN ('Queued', 'Executing', 'Stopping');"
+    "CREATE TABLE exec_steps ("
+    "  exec_seq        INTEGER NOT NULL REFERENCES executions (seq) ON DELETE CASCADE,"
+    "  idx             INTEGER NOT NULL,"
+    "  name            TEXT NOT NULL,"
+    "  type            TEXT NOT NULL,"
+    "  display_name    TEXT,"
+    "  description     TEXT,"
+    "  status          TEXT NOT NULL,"
+    "  start_ms        INTEGER NOT NULL,"
+    "  end_ms          INTEGER NOT NULL,"
+    "  failure_reason  TEXT,"
+    "  metadata_json   TEXT,"
+    "  properties_json TEXT,"
+    "  attempt_count   INTEGER NOT NULL,"
+    "  stdout_path     TEXT,"
+    "  stderr_path     TEXT,"
+    "  pid             INTEGER NOT NULL,"
+    "  pid_start       INTEGER NOT NULL,"
+    "  PRIMARY KEY (exec_seq, idx)"
+    ");"
+    "CREATE TABLE exec_params ("
+    "  exec_seq INTEGER NOT NULL REFERENCES executions (seq) ON DELETE CASCADE,"
+    "  pos      INTEGER NOT NULL,"
+    "  name     TEXT NOT NULL,"
+    "  value    TEXT NOT NULL,"
+    "  PRIMARY KEY (exec_seq, pos)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE event_outbox ("
+    "  seq        INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account    TEXT NOT NULL,"
+    "  region     TEXT NOT NULL,"
+    "  bus        TEXT NOT NULL,"
+    "  event_json TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL"
+    ");";
+
 const pb_store__migration pb_store__migrations[] = {
     {1, "buses, rules, targets, tags", schema_v1},
     {2, "index targets by arn", schema_v2},
+    {3, "pipelines, executions, steps, parameters, event outbox", schema_v3},
 };
 const size_t pb_store__nmigrations = sizeof pb_store__migrations / sizeof pb_store__migrations[0];
 

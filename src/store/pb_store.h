@@ -70,6 +70,100 @@ typedef struct pb_rule_entry {
     pb_rule_rec rule;
 } pb_rule_entry;
 
+
+/* ------------------------------------------------- SageMaker pipelines -- */
+
+/* A pipeline and its latest version (or the version asked for). Names are
+ * unique within a scope regardless of case, as in SageMaker; the ARN holds
+ * the name in lowercase ("arn:aws:sagemaker:REGION:ACCOUNT:pipeline/name"). */
+typedef struct pb_pipeline_rec {
+    char *name;           /* as given to CreatePipeline */
+    char *arn;            /* lowercase */
+    char *display_name;   /* optional */
+    char *description;    /* optional */
+    char *role_arn;
+    char *definition;     /* the PipelineDefinition of version_id */
+    int64_t version_id;   /* >= 1; each UpdatePipeline adds one */
+    int64_t max_parallel; /* ParallelismConfiguration.MaxParallelExecutionSteps; 0: none */
+    char *client_token;   /* CreatePipeline's ClientRequestToken (replays) */
+    int64_t created_ms;
+    int64_t modified_ms;
+    int64_t last_run_ms;  /* last StartPipelineExecution; 0: never */
+} pb_pipeline_rec;
+
+/* One execution. status is a SageMaker execution status, or "Queued" (ours:
+ * waiting for a slot under the pipeline's concurrent-execution limit; the API
+ * shows it as Executing). */
+typedef struct pb_exec_rec {
+    char *id;             /* 12 characters [a-z0-9] */
+    char *arn;            /* pipeline ARN + "/execution/" + id */
+    char *pipeline_name;
+    char *pipeline_arn;
+    int64_t version_id;   /* the pipeline version it runs */
+    char *display_name;   /* PipelineExecutionDisplayName (default "execution-<ms>") */
+    char *description;    /* optional */
+    char *status;         /* "Queued" | "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded" */
+    char *failure_reason; /* optional */
+    char *client_token;   /* StartPipelineExecution's ClientRequestToken */
+    int64_t max_parallel; /* ParallelismConfiguration of the start (or retry); 0: the pipeline's */
+    bool fail_step;       /* it ended in a Fail step (cannot be retried) */
+    int64_t created_ms;
+    int64_t modified_ms;
+    int64_t end_ms;       /* 0 while not finished */
+} pb_exec_rec;
+
+/* One step of an execution, as far as it has run. Steps that never started
+ * have no record. */
+typedef struct pb_step_rec {
+    int64_t index;         /* the step's index in the parsed definition (pb_pipedef.steps) */
+    char *name;
+    char *type;            /* "Processing" | "Training" | "Condition" | "Fail" */
+    char *display_name;    /* optional */
+    char *description;     /* optional */
+    char *status;          /* "Starting" | "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded" */
+    int64_t start_ms;
+    int64_t end_ms;        /* 0 while running */
+    char *failure_reason;  /* optional */
+    char *metadata_json;   /* optional: the Metadata object of ListPipelineExecutionSteps */
+    char *properties_json; /* optional: what {"Get": "Steps.NAME..."} reads (a Describe* response) */
+    int64_t attempt_count; /* >= 1 once started */
+    char *stdout_path;     /* optional: log files of a process step */
+    char *stderr_path;
+    int64_t pid;           /* a running process step: its pid (= process group), else 0 */
+    int64_t pid_start;     /* that process's start time in clock ticks (/proc/PID/stat field 22) */
+} pb_step_rec;
+
+/* A pipeline parameter value of an execution. */
+typedef struct pb_param_rec {
+    char *name;
+    char *value;
+} pb_param_rec;
+
+/* An unfinished execution with its scope (restart recovery). */
+typedef struct pb_exec_entry {
+    char *account;
+    char *region;
+    pb_exec_rec exec;
+} pb_exec_entry;
+
+/* An event waiting in the outbox for delivery onto a bus (AWS-SPEC §3.1
+ * envelope, compact JSON). seq increases in commit order. */
+typedef struct pb_outbox_rec {
+    int64_t seq;
+    char *account;
+    char *region;
+    char *bus;
+    char *event_json;
+    int64_t created_ms;
+} pb_outbox_rec;
+
+/* Events written in the same transaction as a change (the status-change
+ * events of pipelines); delivered later from the outbox. */
+typedef struct pb_outbox_event {
+    const char *bus;  /* "default" */
+    const char *json; /* the whole envelope */
+} pb_outbox_event;
+
 struct pb_store_ops {
     void (*close)(pb_store *s);
 
@@ -117,6 +211,61 @@ struct pb_store_ops {
     int (*tags_set)(pb_store *s, const char *arn, const pb_tag *tags, size_t n, size_t max_tags);
     int (*tags_remove)(pb_store *s, const char *arn, const char *const *keys, size_t n);
     int (*tags_list)(pb_store *s, const char *arn, pb_tag **out, size_t *n);
+
+    /* SageMaker pipelines. Names compare without regard to case.
+     * create: version 1; PB_EEXISTS when the name is taken. get: version 0 is
+     * the latest; PB_ENOTFOUND for an unknown name or version. update: fields of
+     * `changes` that are NULL (strings) or < 0 (max_parallel) stay as they are;
+     * a definition NULL keeps the current one; always adds a version, written
+     * to *version. delete: PB_ECONFLICT while an execution is Queued,
+     * Executing or Stopping; removes its versions, executions (with steps and
+     * parameters) and tags. list: every pipeline of the scope, by name (without
+     * regard to case), each with its latest version_id but no definition (NULL). */
+    int (*pipeline_create)(pb_store *s, const pb_scope *sc, const pb_pipeline_rec *p, const pb_tag *tags,
+                           size_t ntags);
+    int (*pipeline_get)(pb_store *s, const pb_scope *sc, const char *name, int64_t version, pb_pipeline_rec *out);
+    int (*pipeline_update)(pb_store *s, const pb_scope *sc, const char *name, const pb_pipeline_rec *changes,
+                           int64_t *version);
+    int (*pipeline_delete)(pb_store *s, const pb_scope *sc, const char *name);
+    int (*pipeline_list)(pb_store *s, const pb_scope *sc, pb_pipeline_rec **out, size_t *n);
+
+    /* Executions. create: inserts e (status Queued or Executing) with its
+     * parameters and events, and sets the pipeline's last_run_ms, in one
+     * transaction; PB_ENOTFOUND when the pipeline is gone; PB_EEXISTS when the
+     * pipeline already has an execution with e->client_token (then *existing,
+     * if non-NULL, is filled with it; it is filled in no other case); PB_ECONFLICT
+     * when e->arn is taken by an execution with another token (draw a new id).
+     * get: by ARN (compared without regard to case; stored lowercase);
+     * PB_ENOTFOUND. list: the pipeline's executions, newest first; PB_ENOTFOUND
+     * when the pipeline does not exist.
+     * unfinished: every Queued, Executing or Stopping execution of every scope,
+     * oldest first (the order they were created). */
+    int (*exec_create)(pb_store *s, const pb_scope *sc, const pb_exec_rec *e, const pb_param_rec *params,
+                       size_t nparams, const pb_outbox_event *events, size_t nevents, pb_exec_rec *existing);
+    int (*exec_get)(pb_store *s, const pb_scope *sc, const char *arn, pb_exec_rec *out);
+    int (*exec_list)(pb_store *s, const pb_scope *sc, const char *pipeline_name, pb_exec_rec **out, size_t *n);
+    int (*exec_unfinished)(pb_store *s, pb_exec_entry **out, size_t *n);
+
+    /* One transaction for a change of an execution: exec (NULL: unchanged)
+     * replaces the execution's mutable fields (display_name, description,
+     * status, failure_reason, max_parallel, fail_step, modified_ms, end_ms; a
+     * NULL display_name or status keeps the current one, a NULL description or
+     * failure_reason clears it); steps[0..nsteps) are upserted by (execution,
+     * index), each replacing the whole record; steps_reset deletes the
+     * execution's step records whose index is listed (a retry runs them again),
+     * before the upserts; events go to the outbox. PB_ENOTFOUND when the
+     * execution is gone. */
+    int (*exec_change)(pb_store *s, const pb_scope *sc, const char *exec_arn, const pb_exec_rec *exec,
+                       const pb_step_rec *steps, size_t nsteps, const int64_t *steps_reset, size_t nreset,
+                       const pb_outbox_event *events, size_t nevents);
+    /* The step records of an execution, by start time then index; its
+     * parameters in the order given. PB_ENOTFOUND when the execution is gone. */
+    int (*steps_list)(pb_store *s, const pb_scope *sc, const char *exec_arn, pb_step_rec **out, size_t *n);
+    int (*params_list)(pb_store *s, const pb_scope *sc, const char *exec_arn, pb_param_rec **out, size_t *n);
+
+    /* The event outbox: events with seq > after, oldest first, at most limit.
+     * created_ms is the time the event was written to the outbox. */
+    int (*outbox_list)(pb_store *s, int64_t after, size_t limit, pb_outbox_rec **out, size_t *n);
 };
 
 struct pb_store {
@@ -139,5 +288,13 @@ void pb_rule_recs_free(pb_rule_rec *v, size_t n);
 void pb_target_recs_free(pb_target_rec *v, size_t n);
 void pb_rule_entries_free(pb_rule_entry *v, size_t n);
 void pb_names_free(char **names, size_t n);
+void pb_pipeline_rec_free(pb_pipeline_rec *p);
+void pb_pipeline_recs_free(pb_pipeline_rec *v, size_t n);
+void pb_exec_rec_free(pb_exec_rec *e);
+void pb_exec_recs_free(pb_exec_rec *v, size_t n);
+void pb_exec_entries_free(pb_exec_entry *v, size_t n);
+void pb_step_recs_free(pb_step_rec *v, size_t n);
+void pb_param_recs_free(pb_param_rec *v, size_t n);
+void pb_outbox_recs_free(pb_outbox_rec *v, size_t n);
 
 #endif

@@ -15,20 +15,22 @@
  *
  * Statements: every statement is constant text with bound parameters, prepared
  * once (SQLITE_PREPARE_PERSISTENT) and kept in a table indexed by `enum q`.
+ * The SageMaker pipelines and the event outbox live in sqlite_pipelines.c,
+ * with their own table; what both files share is in sqlite_internal.h.
  *
  * Threads: one connection, serialized by a mutex held for the whole of each
  * call (the connection is also opened with SQLITE_OPEN_FULLMUTEX). Callers on
  * several HTTP worker threads may share one pb_store.
  *
- * Errors: SQLite's codes are translated here, once, by sq_map: a duplicate key
- * is PB_EEXISTS, a NOT NULL or CHECK failure PB_EVALIDATION, a foreign key
- * PB_ECONFLICT, memory PB_ENOMEM; anything else is PB_EIO and is logged to
- * stderr with sqlite3_errmsg (the store's functions have no pb_error to carry
- * the message).
+ * Errors: SQLite's codes are translated here, once, by pb_store__sq_map: a
+ * duplicate key is PB_EEXISTS, a NOT NULL or CHECK failure PB_EVALIDATION, a
+ * foreign key PB_ECONFLICT, memory PB_ENOMEM; anything else is PB_EIO and is
+ * logged to stderr with sqlite3_errmsg (the store's functions have no pb_error
+ * to carry the message).
  *
  * The default bus has no row: "default" exists in every scope (see bus_get).
  */
-#include "store_internal.h"
+#include "sqlite_internal.h"
 #include "common/pb_buf.h"
 
 #include <errno.h>
@@ -146,17 +148,9 @@ static const char *const q_sql[Q__COUNT] = {
 
 /* ------------------------------------------------------------- the store -- */
 
-struct sq {
-    pb_store base;                 /* first, so a pb_store * is a struct sq * */
-    sqlite3 *db;
-    pthread_mutex_t mu;            /* held for the whole of each call */
-    sqlite3_stmt *stmt[Q__COUNT];  /* prepared on first use */
-    char *path;                    /* for messages */
-};
+_Static_assert(Q__COUNT <= PB_STORE__SQ_STMTS, "struct sq has no room for the statements");
 
 static const struct pb_store_ops sq_ops;
-
-static struct sq *sq_of(pb_store *ps) { return (struct sq *)ps; }
 
 static int64_t now_ms(void)
 {
@@ -167,13 +161,11 @@ static int64_t now_ms(void)
 
 static bool is_default(const char *bus) { return strcmp(bus, DEFAULT_BUS) == 0; }
 
-static bool scope_ok(const pb_scope *sc) { return sc && sc->account && sc->region; }
-
 /*
  * Translates a SQLite result code (extended codes are on) into a PB_E* code.
  * Called while the error is current, before any ROLLBACK replaces the message.
  */
-static int sq_map(struct sq *s, int src, const char *what)
+int pb_store__sq_map(struct sq *s, int src, const char *what)
 {
     switch (src) {
     case SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -195,18 +187,7 @@ static int sq_map(struct sq *s, int src, const char *what)
     }
 }
 
-/* Body functions keep `int rc` and an `out:` label; SQ runs a call returning
- * a SQLite code and turns a failure into rc. */
-#define SQ(call)                                                                                             \
-    do {                                                                                                     \
-        int src_ = (call);                                                                                   \
-        if (src_ != SQLITE_OK) {                                                                             \
-            rc = sq_map(s, src_, __func__);                                                                  \
-            goto out;                                                                                        \
-        }                                                                                                    \
-    } while (0)
-
-static void done(sqlite3_stmt *st)
+void pb_store__sq_done(sqlite3_stmt *st)
 {
     if (st) {
         sqlite3_reset(st);
@@ -214,21 +195,22 @@ static void done(sqlite3_stmt *st)
     }
 }
 
-/*
- * Prepares (once) statement id and binds its parameters from fmt: 's' a
- * string (NULL binds NULL), 'i' an int64_t. Strings are bound SQLITE_STATIC:
- * they must live until the statement is reset, which every caller does before
- * returning. Returns a SQLite code; on failure the statement is reset.
- */
-static int vprep(struct sq *s, enum q id, sqlite3_stmt **out, const char *fmt, va_list ap)
+int pb_store__sq_vprep(struct sq *s, sqlite3_stmt **slot, const char *sql, sqlite3_stmt **out, const char *fmt,
+                       va_list ap)
 {
     int src = SQLITE_OK;
-    if (!s->stmt[id]) {
-        src = sqlite3_prepare_v3(s->db, q_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL);
+    if (!*slot) {
+        src = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
         if (src != SQLITE_OK)
             return src;
     }
-    sqlite3_stmt *st = s->stmt[id];
+    sqlite3_stmt *st = *slot;
+    if ((int)strlen(fmt) != sqlite3_bind_parameter_count(st)) {
+        /* a programming error: the caller's values do not match the statement */
+        fprintf(stderr, "pipebridge: store: %d values bound to a statement with %d parameters: %s\n",
+                (int)strlen(fmt), sqlite3_bind_parameter_count(st), sql);
+        return SQLITE_MISUSE;
+    }
     for (int i = 1; *fmt && src == SQLITE_OK; fmt++, i++) {
         if (*fmt == 's')
             src = sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_STATIC);
@@ -236,103 +218,109 @@ static int vprep(struct sq *s, enum q id, sqlite3_stmt **out, const char *fmt, v
             src = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
     }
     if (src != SQLITE_OK) {
-        done(st);
+        pb_store__sq_done(st);
         return src;
     }
     *out = st;
     return SQLITE_OK;
 }
 
+int pb_store__sq_run(sqlite3_stmt *st)
+{
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    pb_store__sq_done(st);
+    return src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
+int pb_store__sq_exists(sqlite3_stmt *st, bool *found)
+{
+    int src = sqlite3_step(st);
+    *found = src == SQLITE_ROW;
+    pb_store__sq_done(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
+int pb_store__sq_int(sqlite3_stmt *st, int64_t *v)
+{
+    int src = sqlite3_step(st);
+    *v = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    pb_store__sq_done(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? SQLITE_OK : src;
+}
+
+/*
+ * This file's statements, by enum q: prep binds them (see
+ * pb_store__sq_vprep); exec_q runs one to its end, exists_q says whether it
+ * returns a row, int_q reads the integer of its first row.
+ */
 static int prep(struct sq *s, enum q id, sqlite3_stmt **out, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int src = vprep(s, id, out, fmt, ap);
+    int src = pb_store__sq_vprep(s, &s->stmt[id], q_sql[id], out, fmt, ap);
     va_end(ap);
     return src;
 }
 
-/* Runs a statement to its end, ignoring rows. */
 static int exec_q(struct sq *s, enum q id, const char *fmt, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int src = vprep(s, id, &st, fmt, ap);
+    int src = pb_store__sq_vprep(s, &s->stmt[id], q_sql[id], &st, fmt, ap);
     va_end(ap);
-    if (src != SQLITE_OK)
-        return src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        ;
-    done(st);
-    return src == SQLITE_DONE ? SQLITE_OK : src;
+    return src == SQLITE_OK ? pb_store__sq_run(st) : src;
 }
 
-/* *found = whether the statement returns a row. */
 static int exists_q(struct sq *s, bool *found, enum q id, const char *fmt, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int src = vprep(s, id, &st, fmt, ap);
+    int src = pb_store__sq_vprep(s, &s->stmt[id], q_sql[id], &st, fmt, ap);
     va_end(ap);
-    if (src != SQLITE_OK)
-        return src;
-    src = sqlite3_step(st);
-    *found = src == SQLITE_ROW;
-    done(st);
-    return src == SQLITE_ROW || src == SQLITE_DONE ? SQLITE_OK : src;
+    return src == SQLITE_OK ? pb_store__sq_exists(st, found) : src;
 }
 
-/* The integer in the first column of the first row (0 without rows). */
 static int int_q(struct sq *s, int64_t *v, enum q id, const char *fmt, ...)
 {
     sqlite3_stmt *st = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int src = vprep(s, id, &st, fmt, ap);
+    int src = pb_store__sq_vprep(s, &s->stmt[id], q_sql[id], &st, fmt, ap);
     va_end(ap);
-    if (src != SQLITE_OK)
-        return src;
-    src = sqlite3_step(st);
-    *v = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    done(st);
-    return src == SQLITE_ROW || src == SQLITE_DONE ? SQLITE_OK : src;
+    return src == SQLITE_OK ? pb_store__sq_int(st, v) : src;
 }
 
 /* ------------------------------------------------------- transactions -- */
 
-static int tx_begin(struct sq *s, bool write)
+int pb_store__sq_tx_begin(struct sq *s, bool write)
 {
     int src = exec_q(s, write ? Q_BEGIN : Q_BEGIN_READ, "");
-    return src == SQLITE_OK ? 0 : sq_map(s, src, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    return src == SQLITE_OK ? 0 : pb_store__sq_map(s, src, write ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
-/* Commits when rc is 0, else (or when COMMIT fails) rolls back. Returns the
- * outcome. */
-static int tx_end(struct sq *s, int rc)
+int pb_store__sq_tx_end(struct sq *s, int rc)
 {
     if (rc == 0) {
         int src = exec_q(s, Q_COMMIT, "");
         if (src == SQLITE_OK)
             return 0;
-        rc = sq_map(s, src, "COMMIT");
+        rc = pb_store__sq_map(s, src, "COMMIT");
     }
     if (!sqlite3_get_autocommit(s->db)) {
         int src = exec_q(s, Q_ROLLBACK, "");
         if (src != SQLITE_OK)
-            sq_map(s, src, "ROLLBACK");
+            pb_store__sq_map(s, src, "ROLLBACK");
     }
     return rc;
 }
 
-static void lock(struct sq *s) { pthread_mutex_lock(&s->mu); }
-static void unlock(struct sq *s) { pthread_mutex_unlock(&s->mu); }
-
 /* ------------------------------------------------------------ records -- */
 
-/* A copy of column i, NULL for SQL NULL. PB_ENOMEM when out of memory. */
-static int col_str(sqlite3_stmt *st, int i, char **out)
+int pb_store__sq_col_str(sqlite3_stmt *st, int i, char **out)
 {
     *out = NULL;
     if (sqlite3_column_type(st, i) == SQLITE_NULL)
@@ -354,8 +342,8 @@ static int col_str(sqlite3_stmt *st, int i, char **out)
 static int read_bus(sqlite3_stmt *st, int c, pb_bus_rec *b)
 {
     memset(b, 0, sizeof *b);
-    if (col_str(st, c, &b->name) || col_str(st, c + 1, &b->arn) || col_str(st, c + 2, &b->description) ||
-        col_str(st, c + 3, &b->extra_json)) {
+    if (pb_store__sq_col_str(st, c, &b->name) || pb_store__sq_col_str(st, c + 1, &b->arn) ||
+        pb_store__sq_col_str(st, c + 2, &b->description) || pb_store__sq_col_str(st, c + 3, &b->extra_json)) {
         pb_bus_rec_free(b);
         return PB_ENOMEM;
     }
@@ -371,7 +359,7 @@ static int read_rule(sqlite3_stmt *st, int c, pb_rule_rec *r)
     char **str[] = {&r->bus,         &r->name,     &r->arn,        &r->event_pattern, &r->schedule,
                     &r->state,       &r->description, &r->role_arn, &r->managed_by,   &r->created_by};
     for (size_t i = 0; i < sizeof str / sizeof str[0]; i++) {
-        if (col_str(st, c + (int)i, str[i])) {
+        if (pb_store__sq_col_str(st, c + (int)i, str[i])) {
             pb_rule_rec_free(r);
             return PB_ENOMEM;
         }
@@ -384,18 +372,12 @@ static int read_rule(sqlite3_stmt *st, int c, pb_rule_rec *r)
 static int read_target(sqlite3_stmt *st, pb_target_rec *t)
 {
     memset(t, 0, sizeof *t);
-    if (col_str(st, 0, &t->id) || col_str(st, 1, &t->arn) || col_str(st, 2, &t->json)) {
+    if (pb_store__sq_col_str(st, 0, &t->id) || pb_store__sq_col_str(st, 1, &t->arn) ||
+        pb_store__sq_col_str(st, 2, &t->json)) {
         pb_target_rec_free(t);
         return PB_ENOMEM;
     }
     return 0;
-}
-
-/* Makes room for one more element in *v (n used of *cap). */
-/* The LIMIT to ask for: one more than wanted, to learn whether more exist. */
-static int64_t fetch_limit(size_t limit)
-{
-    return limit >= (size_t)INT64_MAX - 1 ? -1 : (int64_t)limit + 1;
 }
 
 static const char *max_str(const char *a, const char *b)
@@ -405,11 +387,19 @@ static const char *max_str(const char *a, const char *b)
 
 /* --------------------------------------------------------------- tags -- */
 
-static int put_tags(struct sq *s, const char *arn, const pb_tag *tags, size_t n)
+int pb_store__sq_put_tags(struct sq *s, const char *arn, const pb_tag *tags, size_t n)
 {
     int rc = 0;
     for (size_t i = 0; i < n; i++)
         SQ(exec_q(s, Q_TAG_UPSERT, "sss", arn, tags[i].key, tags[i].value));
+out:
+    return rc;
+}
+
+int pb_store__sq_delete_tags(struct sq *s, const char *arn)
+{
+    int rc = 0;
+    SQ(exec_q(s, Q_TAG_DELETE_ALL, "s", arn));
 out:
     return rc;
 }
@@ -421,7 +411,7 @@ static int bus_create_tx(struct sq *s, const pb_scope *sc, const pb_bus_rec *b, 
     int rc = 0;
     SQ(exec_q(s, Q_BUS_INSERT, "ssssssii", sc->account, sc->region, b->name, b->arn, b->description,
               b->extra_json, (int64_t)b->created_ms, (int64_t)b->modified_ms));
-    rc = put_tags(s, b->arn, tags, ntags);
+    rc = pb_store__sq_put_tags(s, b->arn, tags, ntags);
 out:
     return rc;
 }
@@ -434,9 +424,9 @@ static int sq_bus_create(pb_store *ps, const pb_scope *sc, const pb_bus_rec *b, 
     if (is_default(b->name))
         return PB_EEXISTS;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, bus_create_tx(s, sc, b, tags, ntags));
+        rc = pb_store__sq_tx_end(s, bus_create_tx(s, sc, b, tags, ntags));
     unlock(s);
     return rc;
 }
@@ -484,9 +474,9 @@ static int sq_bus_get(pb_store *ps, const pb_scope *sc, const char *name, pb_bus
     else if (src == SQLITE_DONE)
         rc = PB_ENOTFOUND;
     else
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
 out:
-    done(st);
+    pb_store__sq_done(st);
     unlock(s);
     return rc;
 }
@@ -504,12 +494,12 @@ static int bus_delete_tx(struct sq *s, const pb_scope *sc, const char *name)
         SQ(prep(s, Q_BUS_ARN, &st, "sss", sc->account, sc->region, name));
         int src = sqlite3_step(st);
         if (src == SQLITE_ROW)
-            rc = col_str(st, 0, &arn);
+            rc = pb_store__sq_col_str(st, 0, &arn);
         else if (src == SQLITE_DONE)
             rc = PB_ENOTFOUND;
         else
-            rc = sq_map(s, src, __func__);
-        done(st);
+            rc = pb_store__sq_map(s, src, __func__);
+        pb_store__sq_done(st);
         if (rc)
             goto out;
     }
@@ -531,9 +521,9 @@ static int sq_bus_delete(pb_store *ps, const pb_scope *sc, const char *name)
     if (!scope_ok(sc) || !name)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, bus_delete_tx(s, sc, name));
+        rc = pb_store__sq_tx_end(s, bus_delete_tx(s, sc, name));
     unlock(s);
     return rc;
 }
@@ -564,7 +554,7 @@ static int sq_bus_list(pb_store *ps, const pb_scope *sc, const char *prefix, con
         cnt++;
     }
     if (src != SQLITE_DONE) {
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
         goto out;
     }
     /* the default bus, in its place, when it qualifies and has no row */
@@ -589,7 +579,7 @@ static int sq_bus_list(pb_store *ps, const pb_scope *sc, const char *prefix, con
         pb_bus_rec_free(&v[--cnt]);
     }
 out:
-    done(st);
+    pb_store__sq_done(st);
     unlock(s);
     if (rc || cnt == 0) {
         pb_bus_recs_free(v, cnt);
@@ -629,7 +619,7 @@ static int rule_put_tx(struct sq *s, const pb_scope *sc, const pb_rule_rec *r, c
         SQ(exec_q(s, Q_RULE_INSERT, "ssssssssssssii", sc->account, sc->region, r->bus, r->name, r->arn,
                   r->event_pattern, r->schedule, r->state, r->description, r->role_arn, r->managed_by,
                   r->created_by ? r->created_by : sc->account, (int64_t)r->created_ms, (int64_t)r->modified_ms));
-        if ((rc = put_tags(s, r->arn, tags, ntags)))
+        if ((rc = pb_store__sq_put_tags(s, r->arn, tags, ntags)))
             goto out;
     }
     *created = !found;
@@ -645,9 +635,9 @@ static int sq_rule_put(pb_store *ps, const pb_scope *sc, const pb_rule_rec *r, c
         return PB_EVALIDATION;
     bool made = false;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, rule_put_tx(s, sc, r, tags, ntags, &made));
+        rc = pb_store__sq_tx_end(s, rule_put_tx(s, sc, r, tags, ntags, &made));
     unlock(s);
     if (rc == 0 && created)
         *created = made;
@@ -672,9 +662,9 @@ static int sq_rule_get(pb_store *ps, const pb_scope *sc, const char *bus, const 
     else if (src == SQLITE_DONE)
         rc = PB_ENOTFOUND;
     else
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
 out:
-    done(st);
+    pb_store__sq_done(st);
     unlock(s);
     return rc;
 }
@@ -688,12 +678,12 @@ static int rule_delete_tx(struct sq *s, const pb_scope *sc, const char *bus, con
     SQ(prep(s, Q_RULE_ARN, &st, "ssss", sc->account, sc->region, bus, name));
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW)
-        rc = col_str(st, 0, &arn);
+        rc = pb_store__sq_col_str(st, 0, &arn);
     else if (src == SQLITE_DONE)
         rc = PB_ENOTFOUND;
     else
-        rc = sq_map(s, src, __func__);
-    done(st);
+        rc = pb_store__sq_map(s, src, __func__);
+    pb_store__sq_done(st);
     if (rc)
         goto out;
     SQ(exists_q(s, &found, Q_TARGET_ANY, "ssss", sc->account, sc->region, bus, name));
@@ -714,9 +704,9 @@ static int sq_rule_delete(pb_store *ps, const pb_scope *sc, const char *bus, con
     if (!scope_ok(sc) || !bus || !name)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, rule_delete_tx(s, sc, bus, name));
+        rc = pb_store__sq_tx_end(s, rule_delete_tx(s, sc, bus, name));
     unlock(s);
     return rc;
 }
@@ -737,9 +727,9 @@ static int sq_rule_set_state(pb_store *ps, const pb_scope *sc, const char *bus, 
     if (!scope_ok(sc) || !bus || !name || !state)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, rule_set_state_tx(s, sc, bus, name, state));
+        rc = pb_store__sq_tx_end(s, rule_set_state_tx(s, sc, bus, name, state));
     unlock(s);
     return rc;
 }
@@ -767,7 +757,7 @@ static int rule_list_tx(struct sq *s, const pb_scope *sc, const char *bus, const
         cnt++;
     }
     if (src != SQLITE_DONE) {
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
         goto out;
     }
     while (cnt > limit) {
@@ -775,7 +765,7 @@ static int rule_list_tx(struct sq *s, const pb_scope *sc, const char *bus, const
         pb_rule_rec_free(&v[--cnt]);
     }
 out:
-    done(st);
+    pb_store__sq_done(st);
     if (rc || cnt == 0) {
         pb_rule_recs_free(v, cnt);
         return rc;
@@ -797,9 +787,9 @@ static int sq_rule_list(pb_store *ps, const pb_scope *sc, const char *bus, const
     if (!scope_ok(sc) || !bus)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, false);
+    int rc = pb_store__sq_tx_begin(s, false);
     if (rc == 0)
-        rc = tx_end(s, rule_list_tx(s, sc, bus, prefix, after, limit, out, n, more));
+        rc = pb_store__sq_tx_end(s, rule_list_tx(s, sc, bus, prefix, after, limit, out, n, more));
     unlock(s);
     if (rc) {
         pb_rule_recs_free(*out, *n);
@@ -832,15 +822,15 @@ static int sq_rule_list_all(pb_store *ps, pb_rule_entry **out, size_t *n)
         if ((rc = read_rule(st, 2, &e->rule)))
             goto out;
         cnt++; /* owned by v from here, freed with it */
-        if (col_str(st, 0, &e->account) || col_str(st, 1, &e->region)) {
+        if (pb_store__sq_col_str(st, 0, &e->account) || pb_store__sq_col_str(st, 1, &e->region)) {
             rc = PB_ENOMEM;
             goto out;
         }
     }
     if (src != SQLITE_DONE)
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
 out:
-    done(st);
+    pb_store__sq_done(st);
     unlock(s);
     if (rc || cnt == 0) {
         pb_rule_entries_free(v, cnt);
@@ -884,9 +874,9 @@ static int sq_targets_put(pb_store *ps, const pb_scope *sc, const char *bus, con
     if (!scope_ok(sc) || !bus || !rule || (n && !t))
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, targets_put_tx(s, sc, bus, rule, t, n, max_targets));
+        rc = pb_store__sq_tx_end(s, targets_put_tx(s, sc, bus, rule, t, n, max_targets));
     unlock(s);
     return rc;
 }
@@ -912,9 +902,9 @@ static int sq_targets_remove(pb_store *ps, const pb_scope *sc, const char *bus, 
     if (!scope_ok(sc) || !bus || !rule || (n && !ids))
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, targets_remove_tx(s, sc, bus, rule, ids, n));
+        rc = pb_store__sq_tx_end(s, targets_remove_tx(s, sc, bus, rule, ids, n));
     unlock(s);
     return rc;
 }
@@ -940,7 +930,7 @@ static int targets_list_tx(struct sq *s, const pb_scope *sc, const char *bus, co
         cnt++;
     }
     if (src != SQLITE_DONE) {
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
         goto out;
     }
     while (cnt > limit) {
@@ -948,7 +938,7 @@ static int targets_list_tx(struct sq *s, const pb_scope *sc, const char *bus, co
         pb_target_rec_free(&v[--cnt]);
     }
 out:
-    done(st);
+    pb_store__sq_done(st);
     if (rc || cnt == 0) {
         pb_target_recs_free(v, cnt);
         return rc;
@@ -970,9 +960,9 @@ static int sq_targets_list(pb_store *ps, const pb_scope *sc, const char *bus, co
     if (!scope_ok(sc) || !bus || !rule)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, false);
+    int rc = pb_store__sq_tx_begin(s, false);
     if (rc == 0)
-        rc = tx_end(s, targets_list_tx(s, sc, bus, rule, after, limit, out, n, more));
+        rc = pb_store__sq_tx_end(s, targets_list_tx(s, sc, bus, rule, after, limit, out, n, more));
     unlock(s);
     if (rc) {
         pb_target_recs_free(*out, *n);
@@ -1000,12 +990,12 @@ static int rules_by_target_tx(struct sq *s, const pb_scope *sc, const char *bus,
     SQ(prep(s, Q_RULES_BY_TARGET, &st, "sssssi", sc->account, sc->region, bus, target_arn, after,
             fetch_limit(limit)));
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = col_str(st, 0, &v[cnt])))
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)) || (rc = pb_store__sq_col_str(st, 0, &v[cnt])))
             goto out;
         cnt++;
     }
     if (src != SQLITE_DONE) {
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
         goto out;
     }
     while (cnt > limit) {
@@ -1013,7 +1003,7 @@ static int rules_by_target_tx(struct sq *s, const pb_scope *sc, const char *bus,
         free(v[--cnt]);
     }
 out:
-    done(st);
+    pb_store__sq_done(st);
     if (rc || cnt == 0) {
         pb_names_free(v, cnt);
         return rc;
@@ -1035,9 +1025,9 @@ static int sq_rules_by_target(pb_store *ps, const pb_scope *sc, const char *bus,
     if (!scope_ok(sc) || !bus || !target_arn)
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, false);
+    int rc = pb_store__sq_tx_begin(s, false);
     if (rc == 0)
-        rc = tx_end(s, rules_by_target_tx(s, sc, bus, target_arn, after, limit, names, n, more));
+        rc = pb_store__sq_tx_end(s, rules_by_target_tx(s, sc, bus, target_arn, after, limit, names, n, more));
     unlock(s);
     if (rc) {
         pb_names_free(*names, *n);
@@ -1054,7 +1044,7 @@ static int tags_set_tx(struct sq *s, const char *arn, const pb_tag *tags, size_t
 {
     int rc = 0;
     int64_t count = 0;
-    if ((rc = put_tags(s, arn, tags, n)))
+    if ((rc = pb_store__sq_put_tags(s, arn, tags, n)))
         goto out;
     SQ(int_q(s, &count, Q_TAG_COUNT, "s", arn));
     if ((uint64_t)count > max_tags)
@@ -1069,9 +1059,9 @@ static int sq_tags_set(pb_store *ps, const char *arn, const pb_tag *tags, size_t
     if (!arn || (n && !tags))
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, tags_set_tx(s, arn, tags, n, max_tags));
+        rc = pb_store__sq_tx_end(s, tags_set_tx(s, arn, tags, n, max_tags));
     unlock(s);
     return rc;
 }
@@ -1091,9 +1081,9 @@ static int sq_tags_remove(pb_store *ps, const char *arn, const char *const *keys
     if (!arn || (n && !keys))
         return PB_EVALIDATION;
     lock(s);
-    int rc = tx_begin(s, true);
+    int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = tx_end(s, tags_remove_tx(s, arn, keys, n));
+        rc = pb_store__sq_tx_end(s, tags_remove_tx(s, arn, keys, n));
     unlock(s);
     return rc;
 }
@@ -1119,15 +1109,15 @@ static int sq_tags_list(pb_store *ps, const char *arn, pb_tag **out, size_t *n)
             goto out;
         v[cnt].key = v[cnt].value = NULL;
         cnt++; /* owned by v from here */
-        if (col_str(st, 0, &v[cnt - 1].key) || col_str(st, 1, &v[cnt - 1].value)) {
+        if (pb_store__sq_col_str(st, 0, &v[cnt - 1].key) || pb_store__sq_col_str(st, 1, &v[cnt - 1].value)) {
             rc = PB_ENOMEM;
             goto out;
         }
     }
     if (src != SQLITE_DONE)
-        rc = sq_map(s, src, __func__);
+        rc = pb_store__sq_map(s, src, __func__);
 out:
-    done(st);
+    pb_store__sq_done(st);
     unlock(s);
     if (rc || cnt == 0) {
         pb_tags_free(v, cnt);
@@ -1142,8 +1132,10 @@ out:
 
 static void sq_free(struct sq *s)
 {
-    for (int i = 0; i < Q__COUNT; i++)
+    for (size_t i = 0; i < sizeof s->stmt / sizeof s->stmt[0]; i++)
         sqlite3_finalize(s->stmt[i]);
+    for (size_t i = 0; i < sizeof s->pipe_stmt / sizeof s->pipe_stmt[0]; i++)
+        sqlite3_finalize(s->pipe_stmt[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         fprintf(stderr, "pipebridge: store sqlite:%s: close: %s\n", s->path, sqlite3_errmsg(s->db));
     pthread_mutex_destroy(&s->mu);
@@ -1332,4 +1324,17 @@ static const struct pb_store_ops sq_ops = {
     .tags_set = sq_tags_set,
     .tags_remove = sq_tags_remove,
     .tags_list = sq_tags_list,
+    .pipeline_create = pb_store__sq_pipeline_create,
+    .pipeline_get = pb_store__sq_pipeline_get,
+    .pipeline_update = pb_store__sq_pipeline_update,
+    .pipeline_delete = pb_store__sq_pipeline_delete,
+    .pipeline_list = pb_store__sq_pipeline_list,
+    .exec_create = pb_store__sq_exec_create,
+    .exec_get = pb_store__sq_exec_get,
+    .exec_list = pb_store__sq_exec_list,
+    .exec_unfinished = pb_store__sq_exec_unfinished,
+    .exec_change = pb_store__sq_exec_change,
+    .steps_list = pb_store__sq_steps_list,
+    .params_list = pb_store__sq_params_list,
+    .outbox_list = pb_store__sq_outbox_list,
 };

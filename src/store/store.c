@@ -144,3 +144,106 @@ void pb_names_free(char **names, size_t n)
         free(names[i]);
     free(names);
 }
+
+void pb_pipeline_rec_free(pb_pipeline_rec *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    free(p->arn);
+    free(p->display_name);
+    free(p->description);
+    free(p->role_arn);
+    free(p->definition);
+    free(p->client_token);
+    memset(p, 0, sizeof *p);
+}
+
+void pb_pipeline_recs_free(pb_pipeline_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_pipeline_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_exec_rec_free(pb_exec_rec *e)
+{
+    if (!e)
+        return;
+    free(e->id);
+    free(e->arn);
+    free(e->pipeline_name);
+    free(e->pipeline_arn);
+    free(e->display_name);
+    free(e->description);
+    free(e->status);
+    free(e->failure_reason);
+    free(e->client_token);
+    memset(e, 0, sizeof *e);
+}
+
+void pb_exec_recs_free(pb_exec_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_exec_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_exec_entries_free(pb_exec_entry *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].account);
+        free(v[i].region);
+        pb_exec_rec_free(&v[i].exec);
+    }
+    free(v);
+}
+
+void pb_step_recs_free(pb_step_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].type);
+        free(v[i].display_name);
+        free(v[i].description);
+        free(v[i].status);
+        free(v[i].failure_reason);
+        free(v[i].metadata_json);
+        free(v[i].properties_json);
+        free(v[i].stdout_path);
+        free(v[i].stderr_path);
+    }
+    free(v);
+}
+
+void pb_param_recs_free(pb_param_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+void pb_outbox_recs_free(pb_outbox_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].account);
+        free(v[i].region);
+        free(v[i].bus);
+        free(v[i].event_json);
+    }
+    free(v);
+}

@@ -2,9 +2,10 @@
  * store_internal.h — what the store's files share (and what its tests reach).
  *
  * store.c parses the URL given to pb_store_open and hands "sqlite:PATH" to the
- * SQLite backend (sqlite.c). migrations.c holds the schema as an ordered list
- * of migrations and the runner that applies the missing ones at open, each in
- * its own transaction, recording them in `schema_migrations`.
+ * SQLite backend (sqlite.c, with sqlite_pipelines.c for the SageMaker
+ * pipelines; they share sqlite_internal.h). migrations.c holds the schema as
+ * an ordered list of migrations and the runner that applies the missing ones
+ * at open, each in its own transaction, recording them in `schema_migrations`.
  *
  * Nothing here is for the API layer: it uses pb_store.h only.
  */

@@ -451,8 +451,7 @@ static void test_migrations_incremental(void **state)
     fx *f = *state;
     pb_store *s = open_ok(f);
     sqlite3 *db = pb_store__sqlite_db(s);
-    const pb_store__migration *last = &pb_store__migrations[pb_store__nmigrations - 1];
-    assert_int_equal(last->version, 2); /* this test undoes migration 2 by hand */
+    assert_int_equal(pb_store__migrations[1].version, 2); /* this test undoes migration 2 by hand */
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'targets_by_arn'"), 1);
     sql_exec(db, "DROP INDEX targets_by_arn; DELETE FROM schema_migrations WHERE version = 2");
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'targets_by_arn'"), 0);
