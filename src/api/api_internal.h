@@ -6,6 +6,7 @@
 #define PB_API_INTERNAL_H
 
 #include "bus/pb_registry.h"
+#include "pipeline/pb_runner.h"
 #include "pb_api.h"
 #include "pb_sigv4.h"
 #include "validate.h"
@@ -18,6 +19,7 @@ struct pb_api {
     pb_store *store;
     pb_registry *registry;
     pb_credentials *creds;
+    pb_runner *runner;
     pthread_mutex_t write_lock; /* held by operations that change state */
 };
 

@@ -238,6 +238,10 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     rc = pb_registry_load(s->api.registry, s->api.store, err);
     if (rc)
         goto fail;
+    pb_runner_config rcfg = {.store = s->api.store, .data_dir = cfg->data_dir};
+    rc = pb_runner_create(&rcfg, &s->api.runner, err);
+    if (rc)
+        goto fail;
     malloc_trim(0); /* give back what loading every rule at once left free */
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -254,6 +258,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     *out = s;
     return 0;
 fail:
+    pb_runner_free(s->api.runner);
     pb_registry_free(s->api.registry);
     if (s->api.store)
         pb_store_close(s->api.store);
@@ -270,6 +275,7 @@ void pb_server_stop(pb_server *s)
         return;
     MHD_quiesce_daemon(s->daemon); /* no new connections */
     MHD_stop_daemon(s->daemon);    /* joins the workers: in-flight requests complete */
+    pb_runner_free(s->api.runner); /* ends running steps before the store closes */
     pb_registry_free(s->api.registry);
     pb_store_close(s->api.store);
     pb_credentials_free(s->api.creds);

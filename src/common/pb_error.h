@@ -40,7 +40,10 @@
       "The security token included in the request is invalid.")                         \
     X(PB_EUNKNOWN_OP, -19, 400, "UnknownOperationException", "unknown operation")       \
     X(PB_ESERIALIZATION, -20, 400, "SerializationException", "malformed request body")  \
-    X(PB_ETOOLARGE, -21, 413, "SerializationException", "request body too large")
+    X(PB_ETOOLARGE, -21, 413, "SerializationException", "request body too large")      \
+    X(PB_ESM_NOTFOUND, -22, 400, "ResourceNotFound", "Resource not found.")              \
+    X(PB_ESM_CONFLICT, -23, 400, "ConflictException", "conflict")                       \
+    X(PB_ESM_LIMIT, -24, 400, "ResourceLimitExceeded", "resource limit exceeded")
 
 enum pb_error_code {
 #define PB_X_ENUM(name, value, status, type, msg) name = value,

@@ -125,6 +125,21 @@ int pb_proc_stop(pb_proc *p, pb_error *err);
 /* The child's pid, which is also its process group id. */
 pid_t pb_proc_pid(const pb_proc *p);
 
+/* A descriptor that becomes readable (poll/epoll POLLIN) when the process
+ * ends: its pidfd, owned by the handle (do not close it). -1 when the kernel
+ * has no pidfd_open: then poll the handle periodically. */
+int pb_proc_pollfd(const pb_proc *p);
+
+/* The start time of process pid in clock ticks since boot (field 22 of
+ * /proc/PID/stat), or -1 when there is no such process. Recorded with a pid
+ * so that a later pb_proc_kill_orphan cannot hit a reused pid. */
+int64_t pb_proc_start_ticks(pid_t pid);
+
+/* For recovery after a crash of the process that spawned a step: when pid
+ * still exists and started at start_ticks, SIGKILLs its process group (the
+ * step's whole group) and returns 1; 0 when it is gone or was reused. */
+int pb_proc_kill_orphan(pid_t pid, int64_t start_ticks);
+
 /* Releases the handle. A process still running is SIGKILLed with its group
  * and reaped first (call pb_proc_stop and pb_proc_wait for a graceful end).
  * NULL is a no-op. */

@@ -750,6 +750,48 @@ int pb_proc_stop(pb_proc *p, pb_error *err)
 
 pid_t pb_proc_pid(const pb_proc *p) { return p ? p->pid : -1; }
 
+int pb_proc_pollfd(const pb_proc *p) { return p ? p->pidfd : -1; }
+
+int64_t pb_proc_start_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open_retry(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold spaces and ')', so count
+     * fields after the last ')'; starttime is field 22, the 20th after it. */
+    char *q = strrchr(buf, ')');
+    if (!q)
+        return -1;
+    q++;
+    for (int field = 3; field < 22; field++) {
+        q = strchr(q + 1, ' ');
+        if (!q)
+            return -1;
+    }
+    char *end;
+    long long v = strtoll(q + 1, &end, 10);
+    return end == q + 1 ? -1 : (int64_t)v;
+}
+
+int pb_proc_kill_orphan(pid_t pid, int64_t start_ticks)
+{
+    if (pid <= 1 || start_ticks < 0 || pb_proc_start_ticks(pid) != start_ticks)
+        return 0;
+    /* the leader leads its group (setpgid at spawn): kill the whole group */
+    if (kill(-pid, SIGKILL) != 0 && kill(pid, SIGKILL) != 0)
+        return 0;
+    return 1;
+}
+
 void pb_proc_free(pb_proc *p)
 {
     if (!p)
