@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct pb_vctx {
     int count;        /* violations recorded */
@@ -31,6 +32,16 @@ typedef enum pb_charset {
     PB_CS_NAME,     /* [\.\-_A-Za-z0-9]+          rule names, target ids */
     PB_CS_BUSNAME,  /* [/\.\-_A-Za-z0-9]+         bus names */
     PB_CS_PATHKEY,  /* [A-Za-z0-9\_\-]+           InputPathsMap keys */
+    /* SageMaker (whole-string patterns, shown verbatim in the message) */
+    PB_CS_SM_NAME,         /* ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}       PipelineName, PipelineDisplayName */
+    PB_CS_SM_NAME_OR_ARN,  /* a PipelineName or a pipeline ARN ending in one (PipelineNameOrArn) */
+    PB_CS_SM_EXEC_NAME,    /* ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,81}        PipelineExecutionDisplayName */
+    PB_CS_SM_EXEC_ARN,     /* ^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]*:[0-9]{12}:pipeline\/.*\/execution\/.*$ */
+    PB_CS_SM_PARAM_NAME,   /* ^[A-Za-z0-9\-_]*$                        PipelineParameters[].Name */
+    PB_CS_SM_ROLE_ARN,     /* ^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$ */
+    PB_CS_SM_RESOURCE_ARN, /* arn:aws[a-z-]*:sagemaker:[a-z0-9-]*:[0-9]{12}:.+   AddTags &c. */
+    PB_CS_SM_TAG,          /* ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$  tag keys and values (non-ASCII
+                              counts as a letter) */
 } pb_charset;
 
 void pb_v_init(pb_vctx *v);
@@ -48,6 +59,11 @@ const char *pb_v_str(pb_vctx *v, json_t *obj, const char *member, const char *pa
 /* An integer member; *present says whether it was there. Checks [min, max]. */
 long long pb_v_int(pb_vctx *v, json_t *obj, const char *member, const char *path, bool required, long long min,
                    long long max, bool *present);
+
+/* A timestamp member (a JSON number of seconds since the epoch, integer or
+ * fractional, as the JSON protocol sends them): *ms is set and true returned
+ * when present. */
+bool pb_v_time(pb_vctx *v, json_t *obj, const char *member, const char *path, int64_t *ms);
 
 /* A boolean member (false when absent). */
 bool pb_v_bool(pb_vctx *v, json_t *obj, const char *member, const char *path);
