@@ -12,29 +12,16 @@
 #include "api_internal.h"
 
 #include "common/pb_log.h"
+#include "common/pb_uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <pthread.h>
 #include <time.h>
 
-static void new_request_id(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        for (int i = 0; i < 16; i++)
-            b[i] = (unsigned char)((uint64_t)ts.tv_nsec >> (i % 8 * 8)) ^ (unsigned char)i;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
+static void new_request_id(char out[37]) { pb_uuid_v4(out); }
 
 void pb_api_uuid(char out[37]) { new_request_id(out); }
 
@@ -81,7 +68,8 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
 {
     static const pb_api_op *const events_tables[] = {pb_events_bus_ops, pb_events_rule_ops, pb_events_target_ops,
                                                      pb_events_tag_ops, NULL};
-    static const pb_api_op *const sagemaker_tables[] = {NULL};
+    static const pb_api_op *const sagemaker_tables[] = {pb_sagemaker_pipeline_ops, pb_sagemaker_exec_ops,
+                                                        pb_sagemaker_tag_ops, NULL};
     pb_error err;
     new_request_id(resp->request_id);
     resp->error_type[0] = '\0';
@@ -148,6 +136,7 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
     clock_gettime(CLOCK_REALTIME, &ts);
     pb_api_ctx ctx = {.store = api->store,
                       .registry = api->registry,
+                      .runner = api->runner,
                       .scope = {who.account, who.region},
                       .operation = opname,
                       .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};

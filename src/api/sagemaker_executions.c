@@ -413,21 +413,10 @@ static int update_execution(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error 
         pb_exec_rec_free(&e);
         return rc;
     }
-    /* a copy that borrows e's strings and the request's */
-    pb_exec_rec c = e;
-    if (desc)
-        c.description = (char *)desc;
-    if (display)
-        c.display_name = (char *)display;
-    if (max_parallel > 0)
-        c.max_parallel = max_parallel;
-    c.modified_ms = ctx->now_ms;
-    rc = ctx->store->ops->exec_change(ctx->store, &ctx->scope, e.arn, &c, NULL, 0, NULL, 0, NULL, 0);
-    if (rc == PB_ENOTFOUND)
-        rc = pb_error_set(err, PB_ESM_NOTFOUND, "Pipeline execution '%s' does not exist.", arn);
-    else if (rc)
-        pb_error_set(err, rc, "cannot update pipeline execution %.300s", arn);
-    else
+    /* through the runner: it holds a running execution's record and would
+     * otherwise write its own copy back over this change */
+    rc = pb_runner_update(ctx->runner, &ctx->scope, e.arn, display, desc, max_parallel, NULL, err);
+    if (!rc)
         *out = pb_sm_answer("PipelineExecutionArn", e.arn);
     pb_exec_rec_free(&e);
     return rc;

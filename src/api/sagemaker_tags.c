@@ -81,6 +81,7 @@ static int add_tags(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
         pb_error_set(err, rc, "cannot store tags");
         goto out;
     }
+    pb_runner_pipeline_changed(ctx->runner, &ctx->scope, canon); /* a higher concurrency limit */
     *out = json_object();
     json_object_set_new(*out, "Tags", pb_tags_json(tags, n));
 out:
@@ -122,10 +123,12 @@ static int delete_tags(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     char *canon = NULL;
     if (!rc && !(rc = check_resource(ctx, arn, &canon, err))) {
         rc = ctx->store->ops->tags_remove(ctx->store, canon, kv, n);
-        if (rc)
+        if (rc) {
             pb_error_set(err, rc, "cannot remove tags");
-        else
+        } else {
+            pb_runner_pipeline_changed(ctx->runner, &ctx->scope, canon); /* the limit may be gone */
             *out = json_object();
+        }
     }
     free(canon);
     free(kv);

@@ -105,6 +105,19 @@ int pb_runner_stop(pb_runner *r, const pb_scope *sc, const char *exec_arn, int64
 int pb_runner_retry(pb_runner *r, const pb_scope *sc, const char *exec_arn, int64_t max_parallel, int64_t now_ms,
                     pb_error *err);
 
+/* UpdatePipelineExecution: replaces the display name / description (NULL:
+ * unchanged) and, when max_parallel > 0, the ParallelismConfiguration (a
+ * running execution uses it for the steps it starts from now on). Goes
+ * through the runner so that its own later writes keep the change.
+ * PB_ESM_NOTFOUND for an unknown execution. *out (optional; caller frees)
+ * is the updated execution. */
+int pb_runner_update(pb_runner *r, const pb_scope *sc, const char *exec_arn, const char *display_name,
+                     const char *description, int64_t max_parallel, pb_exec_rec *out, pb_error *err);
+
+/* Tell the runner a pipeline's tags changed: executions waiting under its
+ * concurrency limit start if the new limit allows. */
+void pb_runner_pipeline_changed(pb_runner *r, const pb_scope *sc, const char *pipeline_arn);
+
 /* The parsed definition of a pipeline version, from the runner's cache
  * (parsing text on a miss). The caller releases it with
  * pb_runner_definition_release. Codes: PB_EVALIDATION, PB_ENOMEM. */

@@ -667,3 +667,60 @@ out:
     free(reset);
     return rc;
 }
+
+int pb_runner_update(pb_runner *r, const pb_scope *sc, const char *exec_arn, const char *display_name,
+                     const char *description, int64_t max_parallel, pb_exec_rec *out, pb_error *err)
+{
+    pthread_mutex_lock(&r->mu);
+    int rc = 0;
+    pb_exec_rec stored = {0};
+    pb_exec_rec *e;
+    run *x = run_find(r, sc, exec_arn);
+    if (x) {
+        e = &x->rec;
+    } else {
+        rc = r->store->ops->exec_get(r->store, sc, exec_arn, &stored);
+        if (rc == PB_ENOTFOUND) {
+            rc = exec_not_found(exec_arn, err);
+            goto out;
+        }
+        if (rc) {
+            pb_error_set(err, rc, "cannot read %s", exec_arn);
+            goto out;
+        }
+        e = &stored;
+    }
+    if (display_name)
+        pb__set(&e->display_name, display_name);
+    if (description)
+        pb__set(&e->description, description);
+    if (max_parallel > 0) {
+        e->max_parallel = max_parallel;
+        if (x && x->loaded)
+            x->max_parallel = (unsigned)max_parallel;
+    }
+    e->modified_ms = pb__now_ms();
+    rc = r->store->ops->exec_change(r->store, sc, e->arn, e, NULL, 0, NULL, 0, NULL, 0);
+    if (rc) {
+        pb_error_set(err, rc, "cannot update %s", exec_arn);
+        goto out;
+    }
+    if (out && (rc = exec_dup(e, out)) != 0)
+        pb_error_set(err, rc, "out of memory");
+    if (x) {
+        x->dirty = true; /* a larger MaxParallelExecutionSteps may start steps now */
+        wake(r);
+    }
+out:
+    pthread_mutex_unlock(&r->mu);
+    pb_exec_rec_free(&stored);
+    return rc;
+}
+
+void pb_runner_pipeline_changed(pb_runner *r, const pb_scope *sc, const char *pipeline_arn)
+{
+    pthread_mutex_lock(&r->mu);
+    admit(r, sc, pipeline_arn);
+    pthread_mutex_unlock(&r->mu);
+    wake(r);
+}

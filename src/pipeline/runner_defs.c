@@ -15,12 +15,29 @@
 
 #define CACHE_IDLE_MAX 64
 
+/* FNV-1a: the text is part of the key, since a pipeline deleted and created
+ * again under its name starts again at version 1. */
+static uint64_t text_hash(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static bool same(const defcache_entry *e, const char *arn, int64_t version, uint64_t hash, size_t len)
+{
+    return e->version == version && e->text_hash == hash && e->text_len == len && !strcmp(e->arn, arn);
+}
+
 int pb_runner_definition(pb_runner *r, const char *pipeline_arn, int64_t version_id, const char *text,
                          const pb_pipedef **out, pb_error *err)
 {
+    size_t len = strlen(text);
+    uint64_t hash = text_hash(text, len);
     pthread_mutex_lock(&r->cache_mu);
     for (defcache_entry *e = r->cache; e; e = e->next) {
-        if (e->version == version_id && !strcmp(e->arn, pipeline_arn)) {
+        if (same(e, pipeline_arn, version_id, hash, len)) {
             e->refs++;
             e->used = ++r->cache_clock;
             *out = e->def;
@@ -32,7 +49,7 @@ int pb_runner_definition(pb_runner *r, const char *pipeline_arn, int64_t version
 
     /* parse outside the lock: a large definition takes a while */
     pb_pipedef *def = NULL;
-    int rc = pb_pipedef_parse(text, strlen(text), &def, err);
+    int rc = pb_pipedef_parse(text, len, &def, err);
     if (rc)
         return rc;
     defcache_entry *e = calloc(1, sizeof *e);
@@ -46,7 +63,7 @@ int pb_runner_definition(pb_runner *r, const char *pipeline_arn, int64_t version
     pthread_mutex_lock(&r->cache_mu);
     /* another thread may have parsed it meanwhile: use that one */
     for (defcache_entry *o = r->cache; o; o = o->next) {
-        if (o->version == version_id && !strcmp(o->arn, pipeline_arn)) {
+        if (same(o, pipeline_arn, version_id, hash, len)) {
             o->refs++;
             o->used = ++r->cache_clock;
             *out = o->def;
@@ -59,6 +76,8 @@ int pb_runner_definition(pb_runner *r, const char *pipeline_arn, int64_t version
     }
     e->arn = arn;
     e->version = version_id;
+    e->text_hash = hash;
+    e->text_len = len;
     e->def = def;
     e->refs = 1;
     e->used = ++r->cache_clock;

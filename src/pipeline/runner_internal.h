@@ -65,6 +65,8 @@ typedef struct defcache_entry {
     struct defcache_entry *next;
     char *arn;
     int64_t version;
+    uint64_t text_hash;     /* a pipeline deleted and created again restarts at version 1 */
+    size_t text_len;
     pb_pipedef *def;
     unsigned refs;
     uint64_t used;
