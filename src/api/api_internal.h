@@ -5,6 +5,8 @@
 #ifndef PB_API_INTERNAL_H
 #define PB_API_INTERNAL_H
 
+#include "bus/pb_delivery.h"
+#include "bus/pb_metrics.h"
 #include "bus/pb_registry.h"
 #include "pipeline/pb_runner.h"
 #include "pb_api.h"
@@ -20,6 +22,8 @@ struct pb_api {
     pb_registry *registry;
     pb_credentials *creds;
     pb_runner *runner;
+    pb_metrics *metrics;
+    pb_delivery *delivery;
     pthread_mutex_t write_lock; /* held by operations that change state */
 };
 

@@ -231,6 +231,7 @@ static int delete_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     }
     if (rc)
         return pb_error_set(err, rc, "cannot delete rule %s", name);
+    pb_delivery_rule_changed(ctx->delivery, &ctx->scope, bus, name);
     rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, NULL, err);
     if (rc)
         return rc;

@@ -23,6 +23,8 @@ typedef struct pb_server pb_server;
 typedef struct pb_registry pb_registry;
 typedef struct pb_credentials pb_credentials;
 typedef struct pb_runner pb_runner;
+typedef struct pb_delivery pb_delivery;
+typedef struct pb_metrics pb_metrics;
 
 typedef struct pb_server_config {
     const char *listen;   /* "127.0.0.1:4010"; port 0 picks a free one */
@@ -37,6 +39,8 @@ typedef struct pb_api_ctx {
     pb_store *store;
     pb_registry *registry;
     pb_runner *runner;     /* pipeline executions (SageMaker.* handlers) */
+    pb_delivery *delivery; /* PutEvents; told when rules' targets change */
+    pb_metrics *metrics;
     pb_scope scope;        /* caller's account and region */
     const char *operation; /* "PutRule" */
     int64_t now_ms;
@@ -90,6 +94,7 @@ extern const pb_api_op pb_events_bus_ops[];
 extern const pb_api_op pb_events_rule_ops[];
 extern const pb_api_op pb_events_target_ops[];
 extern const pb_api_op pb_events_tag_ops[];
+extern const pb_api_op pb_events_put_ops[];         /* events_put.c */
 extern const pb_api_op pb_sagemaker_pipeline_ops[];  /* sagemaker_pipelines.c */
 extern const pb_api_op pb_sagemaker_exec_ops[];      /* sagemaker_executions.c */
 extern const pb_api_op pb_sagemaker_tag_ops[];       /* sagemaker_tags.c */

@@ -67,7 +67,7 @@ static const pb_api_op *find_op(const pb_api_op *const *tables, const char *name
 void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp)
 {
     static const pb_api_op *const events_tables[] = {pb_events_bus_ops, pb_events_rule_ops, pb_events_target_ops,
-                                                     pb_events_tag_ops, NULL};
+                                                     pb_events_tag_ops, pb_events_put_ops, NULL};
     static const pb_api_op *const sagemaker_tables[] = {pb_sagemaker_pipeline_ops, pb_sagemaker_exec_ops,
                                                         pb_sagemaker_tag_ops, NULL};
     pb_error err;
@@ -137,6 +137,8 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
     pb_api_ctx ctx = {.store = api->store,
                       .registry = api->registry,
                       .runner = api->runner,
+                      .delivery = api->delivery,
+                      .metrics = api->metrics,
                       .scope = {who.account, who.region},
                       .operation = opname,
                       .now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000};

@@ -102,6 +102,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (!strcmp(url, "/metrics") && !strcmp(method, "GET")) {
+        pb_buf m;
+        pb_buf_init(&m, 0);
+        pb_metrics_render(s->api.metrics, &m);
+        enum MHD_Result r = send_text(c, 200, "text/plain; version=0.0.4", m.data ? m.data : "", m.len, NULL, NULL);
+        pb_buf_free(&m);
+        return r;
+    }
     if (!strcmp(url, "/healthz") && !strcmp(method, "GET")) {
         static const char ok[] = "{\"status\":\"ok\"}";
         return send_text(c, 200, "application/json", ok, sizeof ok - 1, NULL, NULL);
@@ -152,6 +160,20 @@ static void completed(void *cls, struct MHD_Connection *c, void **state, enum MH
         free(cn);
         *state = NULL;
     }
+}
+
+/* Delivery first (its workers call the runner), then the runner, which ends
+ * running steps before the store closes. */
+static void stop_engines(pb_api *api)
+{
+    if (api->runner)
+        pb_runner_set_event_hook(api->runner, NULL, NULL);
+    pb_delivery_free(api->delivery);
+    api->delivery = NULL;
+    pb_runner_free(api->runner);
+    api->runner = NULL;
+    pb_metrics_free(api->metrics);
+    api->metrics = NULL;
 }
 
 /* "HOST:PORT" or "[V6]:PORT" into a socket address. */
@@ -242,6 +264,16 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     rc = pb_runner_create(&rcfg, &s->api.runner, err);
     if (rc)
         goto fail;
+    if ((rc = pb_metrics_new(&s->api.metrics)) != 0) {
+        pb_error_set(err, rc, "out of memory");
+        goto fail;
+    }
+    pb_delivery_config dcfg = {.store = s->api.store, .registry = s->api.registry, .runner = s->api.runner,
+                               .metrics = s->api.metrics};
+    rc = pb_delivery_create(&dcfg, &s->api.delivery, err);
+    if (rc)
+        goto fail;
+    pb_runner_set_event_hook(s->api.runner, (void (*)(void *))pb_delivery_outbox_notify, s->api.delivery);
     malloc_trim(0); /* give back what loading every rule at once left free */
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
@@ -258,7 +290,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     *out = s;
     return 0;
 fail:
-    pb_runner_free(s->api.runner);
+    stop_engines(&s->api);
     pb_registry_free(s->api.registry);
     if (s->api.store)
         pb_store_close(s->api.store);
@@ -275,7 +307,7 @@ void pb_server_stop(pb_server *s)
         return;
     MHD_quiesce_daemon(s->daemon); /* no new connections */
     MHD_stop_daemon(s->daemon);    /* joins the workers: in-flight requests complete */
-    pb_runner_free(s->api.runner); /* ends running steps before the store closes */
+    stop_engines(&s->api);
     pb_registry_free(s->api.registry);
     pb_store_close(s->api.store);
     pb_credentials_free(s->api.creds);

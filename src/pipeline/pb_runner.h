@@ -125,6 +125,12 @@ int pb_runner_definition(pb_runner *r, const char *pipeline_arn, int64_t version
                          const pb_pipedef **out, pb_error *err);
 void pb_runner_definition_release(pb_runner *r, const pb_pipedef *def);
 
+/* Sets a function called after status-change events were committed to the
+ * store's outbox, so delivery can take them. It runs with the runner's lock
+ * held: fn must only note that events wait (never call into the runner).
+ * NULL removes it (do so before what ctx points to goes away). */
+void pb_runner_set_event_hook(pb_runner *r, void (*fn)(void *ctx), void *ctx);
+
 /* Waits until the runner thread has nothing left to do right now (every
  * queued command processed) — for tests and benchmarks. */
 void pb_runner_sync(pb_runner *r);

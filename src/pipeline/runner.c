@@ -527,6 +527,8 @@ int pb_runner_start(pb_runner *r, const pb_runner_start_req *req, pb_exec_rec *o
         rc = r->store->ops->exec_create(r->store, req->scope, &x->rec, params, def->nparams, ev, 1, out);
     }
     pb__change_free(&c);
+    if (!rc && r->event_hook)
+        r->event_hook(r->event_hook_ctx);
     if (rc == PB_EEXISTS) {
         *replayed = true; /* *out is the execution that token started */
         rc = 0;
@@ -723,4 +725,12 @@ void pb_runner_pipeline_changed(pb_runner *r, const pb_scope *sc, const char *pi
     admit(r, sc, pipeline_arn);
     pthread_mutex_unlock(&r->mu);
     wake(r);
+}
+
+void pb_runner_set_event_hook(pb_runner *r, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&r->mu);
+    r->event_hook = fn;
+    r->event_hook_ctx = ctx;
+    pthread_mutex_unlock(&r->mu);
 }

@@ -85,6 +85,9 @@ struct pb_runner {
     int epfd, wakefd;
     run *runs;              /* in the order they were started (FIFO for the queue) */
 
+    void (*event_hook)(void *ctx); /* events were committed (pb_runner_set_event_hook) */
+    void *event_hook_ctx;
+
     pthread_mutex_t cache_mu;
     defcache_entry *cache;
     uint64_t cache_clock;

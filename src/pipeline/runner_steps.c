@@ -245,6 +245,8 @@ int pb__change_commit(pb_runner *r, run *x, bool with_exec, const size_t *steps,
     if (rc)
         pb_log_error("pipeline execution %s: cannot record its status (%s): the store refused the change",
                      x->rec.arn, pb_error_name(rc));
+    else if (c->nev && r->event_hook)
+        r->event_hook(r->event_hook_ctx); /* only sets a flag: safe under the runner's lock */
     free(recs);
     free(ev);
     pb__change_free(c);
