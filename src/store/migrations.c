@@ -192,10 +192,68 @@ static const char schema_v3[] =
     "  created_ms INTEGER NOT NULL"
     ");";
 
+/*
+ * Delivery. An invocation is one matched target of one accepted event, kept
+ * until delivered or given up: the target and the event are copied into the
+ * row (what is in flight does not change with a later PutTargets), and the
+ * row is written in the same transaction that removes the event from the
+ * outbox. Rows are looked up by id only, so the table has no other index: it
+ * takes tens of thousands of inserts and deletes a second. A dead letter is
+ * an invocation that failed for good, for a target with a DeadLetterConfig;
+ * it is listed by scope, or by scope and dead-letter queue, in id order.
+ * AUTOINCREMENT on both: an id is never handed out twice, even after the
+ * row with the largest id is deleted, so an id a caller still holds can
+ * never name another row.
+ */
+static const char schema_v4[] =
+    "CREATE TABLE invocations ("
+    "  id                 INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account            TEXT NOT NULL,"
+    "  region             TEXT NOT NULL,"
+    "  bus                TEXT NOT NULL,"
+    "  rule_arn           TEXT NOT NULL,"
+    "  rule_name          TEXT NOT NULL,"
+    "  target_id          TEXT NOT NULL,"
+    "  target_arn         TEXT NOT NULL,"
+    "  target_json        TEXT NOT NULL,"
+    "  event_id           TEXT NOT NULL,"
+    "  event_json         TEXT NOT NULL,"
+    "  ingested_ms        INTEGER NOT NULL,"
+    "  attempts           INTEGER NOT NULL,"
+    "  next_ms            INTEGER NOT NULL,"
+    "  hops               INTEGER NOT NULL,"
+    "  last_error_code    TEXT,"
+    "  last_error_message TEXT"
+    ");"
+    "CREATE TABLE dead_letters ("
+    "  id            INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account       TEXT NOT NULL,"
+    "  region        TEXT NOT NULL,"
+    "  dlq_arn       TEXT NOT NULL,"
+    "  bus           TEXT NOT NULL,"
+    "  rule_arn      TEXT NOT NULL,"
+    "  rule_name     TEXT NOT NULL,"
+    "  target_id     TEXT NOT NULL,"
+    "  target_arn    TEXT NOT NULL,"
+    "  target_json   TEXT NOT NULL,"
+    "  event_id      TEXT NOT NULL,"
+    "  event_json    TEXT NOT NULL,"
+    "  payload       TEXT,"
+    "  error_code    TEXT NOT NULL,"
+    "  error_message TEXT NOT NULL,"
+    "  exhausted     TEXT,"
+    "  attempts      INTEGER NOT NULL,"
+    "  ingested_ms   INTEGER NOT NULL,"
+    "  created_ms    INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dead_letters_by_scope ON dead_letters (account, region, id);"
+    "CREATE INDEX dead_letters_by_dlq ON dead_letters (account, region, dlq_arn, id);";
+
 const pb_store__migration pb_store__migrations[] = {
     {1, "buses, rules, targets, tags", schema_v1},
     {2, "index targets by arn", schema_v2},
     {3, "pipelines, executions, steps, parameters, event outbox", schema_v3},
+    {4, "invocations and dead letters", schema_v4},
 };
 const size_t pb_store__nmigrations = sizeof pb_store__migrations / sizeof pb_store__migrations[0];
 

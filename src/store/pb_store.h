@@ -164,6 +164,55 @@ typedef struct pb_outbox_event {
     const char *json; /* the whole envelope */
 } pb_outbox_event;
 
+/* ------------------------------------------------------------- delivery -- */
+
+/* One target invocation an event caused: a matched rule's target, to be
+ * delivered at least once. The target is kept as it was when the event
+ * matched (a later PutTargets does not change what is in flight). */
+typedef struct pb_invocation_rec {
+    int64_t id;            /* assigned by invocations_add (> 0) */
+    char *account;
+    char *region;
+    char *bus;             /* the bus the event matched on */
+    char *rule_arn;
+    char *rule_name;
+    char *target_id;
+    char *target_arn;
+    char *target_json;     /* the whole Target object (compact JSON) */
+    char *event_id;
+    char *event_json;      /* the original event envelope */
+    int64_t ingested_ms;   /* when the event was accepted */
+    int64_t attempts;      /* attempts made so far */
+    int64_t next_ms;       /* when the next attempt is due */
+    int64_t hops;          /* event-bus targets passed on the way here (loop guard) */
+    char *last_error_code; /* optional: the last failed attempt's */
+    char *last_error_message;
+} pb_invocation_rec;
+
+/* An invocation that failed for good, kept for a target with a
+ * DeadLetterConfig (AWS-SPEC §8 attributes). */
+typedef struct pb_dead_letter_rec {
+    int64_t id;
+    char *dlq_arn;         /* DeadLetterConfig.Arn */
+    char *account;
+    char *region;
+    char *bus;
+    char *rule_arn;
+    char *rule_name;
+    char *target_id;
+    char *target_arn;
+    char *target_json;
+    char *event_id;
+    char *event_json;
+    char *payload;         /* optional: what the target would have received (Input/InputPath/InputTransformer) */
+    char *error_code;      /* ERROR_CODE, e.g. "NO_RESOURCE" */
+    char *error_message;
+    char *exhausted;       /* optional: "MaximumRetryAttempts" | "MaximumEventAgeInSeconds" */
+    int64_t attempts;      /* RETRY_ATTEMPTS: attempts made */
+    int64_t ingested_ms;
+    int64_t created_ms;    /* when it became a dead letter */
+} pb_dead_letter_rec;
+
 struct pb_store_ops {
     void (*close)(pb_store *s);
 
@@ -266,6 +315,34 @@ struct pb_store_ops {
     /* The event outbox: events with seq > after, oldest first, at most limit.
      * created_ms is the time the event was written to the outbox. */
     int (*outbox_list)(pb_store *s, int64_t after, size_t limit, pb_outbox_rec **out, size_t *n);
+
+    /* Delivery. invocations_add: one transaction that inserts v[0..n)
+     * (writing each new id to v[i].id) and deletes the outbox events
+     * outbox_done[0..ndone) (those events have been matched: v holds their
+     * invocations). Called with many requests' invocations at once (group
+     * commit). invocations_pending: every invocation of every scope, by id.
+     * invocations_done: deletes them (delivered). invocation_retry: records a
+     * failed attempt (attempts, next_ms, last error) of invocation id.
+     * invocation_dead: deletes invocation id and, when dl is non-NULL, inserts
+     * it as a dead letter (dl->id is written), in one transaction.
+     * Unknown ids are ignored (PB_OK). */
+    int (*invocations_add)(pb_store *s, pb_invocation_rec *v, size_t n, const int64_t *outbox_done, size_t ndone);
+    int (*invocations_pending)(pb_store *s, pb_invocation_rec **out, size_t *n);
+    int (*invocations_done)(pb_store *s, const int64_t *ids, size_t n);
+    int (*invocation_retry)(pb_store *s, int64_t id, int64_t attempts, int64_t next_ms, const char *error_code,
+                            const char *error_message);
+    int (*invocation_dead)(pb_store *s, int64_t id, pb_dead_letter_rec *dl);
+
+    /* Dead letters of a scope: ids > after, ascending, at most limit; only
+     * those of dlq_arn when non-NULL; *more when further ones exist.
+     * dead_letters_redrive: for each listed id of the scope (unknown ids are
+     * skipped), deletes the dead letter and inserts a new invocation (attempts
+     * 0, next_ms now_ms) in one transaction; writes the new invocations to
+     * *out (caller frees, pb_invocation_recs_free). */
+    int (*dead_letters_list)(pb_store *s, const pb_scope *sc, const char *dlq_arn, int64_t after, size_t limit,
+                             pb_dead_letter_rec **out, size_t *n, bool *more);
+    int (*dead_letters_redrive)(pb_store *s, const pb_scope *sc, const int64_t *ids, size_t n, int64_t now_ms,
+                                pb_invocation_rec **out, size_t *nout);
 };
 
 struct pb_store {
@@ -296,5 +373,9 @@ void pb_exec_entries_free(pb_exec_entry *v, size_t n);
 void pb_step_recs_free(pb_step_rec *v, size_t n);
 void pb_param_recs_free(pb_param_rec *v, size_t n);
 void pb_outbox_recs_free(pb_outbox_rec *v, size_t n);
+void pb_invocation_rec_free(pb_invocation_rec *v);  /* members only */
+void pb_invocation_recs_free(pb_invocation_rec *v, size_t n);
+void pb_dead_letter_rec_free(pb_dead_letter_rec *d); /* members only */
+void pb_dead_letter_recs_free(pb_dead_letter_rec *v, size_t n);
 
 #endif

@@ -16,7 +16,8 @@
  * Statements: every statement is constant text with bound parameters, prepared
  * once (SQLITE_PREPARE_PERSISTENT) and kept in a table indexed by `enum q`.
  * The SageMaker pipelines and the event outbox live in sqlite_pipelines.c,
- * with their own table; what both files share is in sqlite_internal.h.
+ * the invocations and dead letters in sqlite_delivery.c, each with its own
+ * table; what the files share is in sqlite_internal.h.
  *
  * Threads: one connection, serialized by a mutex held for the whole of each
  * call (the connection is also opened with SQLITE_OPEN_FULLMUTEX). Callers on
@@ -46,6 +47,12 @@
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 10000 /* how long a writer waits for another's write lock */
+/* bytes per page of a new database (one that existed keeps its own): the
+ * invocation rows (~1 KiB each, an event copied into each) are written and
+ * deleted by the tens of thousands a second, and 16 KiB pages take about a
+ * third less time for that than the default 4 KiB (fewer pages, fewer WAL
+ * frames, fewer system calls) */
+#define PAGE_SIZE_STR "16384"
 #define DEFAULT_BUS "default"
 
 /* ----------------------------------------------------------- statements -- */
@@ -1136,6 +1143,8 @@ static void sq_free(struct sq *s)
         sqlite3_finalize(s->stmt[i]);
     for (size_t i = 0; i < sizeof s->pipe_stmt / sizeof s->pipe_stmt[0]; i++)
         sqlite3_finalize(s->pipe_stmt[i]);
+    for (size_t i = 0; i < sizeof s->dlv_stmt / sizeof s->dlv_stmt[0]; i++)
+        sqlite3_finalize(s->dlv_stmt[i]);
     if (s->db && sqlite3_close(s->db) != SQLITE_OK)
         fprintf(stderr, "pipebridge: store sqlite:%s: close: %s\n", s->path, sqlite3_errmsg(s->db));
     pthread_mutex_destroy(&s->mu);
@@ -1221,6 +1230,9 @@ static int configure(struct sq *s, pb_error *err)
     sqlite3_extended_result_codes(s->db, 1);
     if ((src = sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS)) != SQLITE_OK)
         return open_fail(s, src, "busy timeout", err);
+    /* before WAL, or it is ignored; a no-op on a database that has tables */
+    if ((src = pragma(s, "PRAGMA page_size = " PAGE_SIZE_STR, NULL, 0)) != SQLITE_OK)
+        return open_fail(s, src, "page_size", err);
     if ((src = pragma(s, "PRAGMA journal_mode = WAL", val, sizeof val)) != SQLITE_OK)
         return open_fail(s, src, "journal_mode", err);
     if (strcasecmp(val, "wal") != 0 && !(strcmp(s->path, ":memory:") == 0 && strcasecmp(val, "memory") == 0))
@@ -1337,4 +1349,11 @@ static const struct pb_store_ops sq_ops = {
     .steps_list = pb_store__sq_steps_list,
     .params_list = pb_store__sq_params_list,
     .outbox_list = pb_store__sq_outbox_list,
+    .invocations_add = pb_store__sq_invocations_add,
+    .invocations_pending = pb_store__sq_invocations_pending,
+    .invocations_done = pb_store__sq_invocations_done,
+    .invocation_retry = pb_store__sq_invocation_retry,
+    .invocation_dead = pb_store__sq_invocation_dead,
+    .dead_letters_list = pb_store__sq_dead_letters_list,
+    .dead_letters_redrive = pb_store__sq_dead_letters_redrive,
 };

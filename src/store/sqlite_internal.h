@@ -3,9 +3,10 @@
  *
  * sqlite.c holds the store itself (opening, configuration, the ops table) and
  * the EventBridge resources; sqlite_pipelines.c the SageMaker pipelines,
- * their executions and the event outbox. Both use the one connection, mutex
- * and error translation defined here, and each keeps its own table of
- * prepared statements in struct sq.
+ * their executions and the event outbox; sqlite_delivery.c the invocations
+ * and dead letters. All use the one connection, mutex and error translation
+ * defined here, and each keeps its own table of prepared statements in
+ * struct sq.
  *
  * Conventions for a store function (see sqlite.c): take the mutex with lock(),
  * run the body in one transaction (pb_store__sq_tx_begin, then
@@ -25,6 +26,7 @@
 
 #define PB_STORE__SQ_STMTS 48      /* room for sqlite.c's statements (checked there) */
 #define PB_STORE__SQ_PIPE_STMTS 48 /* room for sqlite_pipelines.c's statements (checked there) */
+#define PB_STORE__SQ_DLV_STMTS 16  /* room for sqlite_delivery.c's statements (checked there) */
 
 struct sq {
     pb_store base;                                      /* first, so a pb_store * is a struct sq * */
@@ -32,6 +34,7 @@ struct sq {
     pthread_mutex_t mu;                                 /* held for the whole of each call */
     sqlite3_stmt *stmt[PB_STORE__SQ_STMTS];             /* sqlite.c's, by its enum q; prepared on first use */
     sqlite3_stmt *pipe_stmt[PB_STORE__SQ_PIPE_STMTS];   /* sqlite_pipelines.c's, by its enum pq */
+    sqlite3_stmt *dlv_stmt[PB_STORE__SQ_DLV_STMTS];     /* sqlite_delivery.c's, by its enum dq */
     char *path;                                         /* for messages */
 };
 
@@ -116,5 +119,18 @@ int pb_store__sq_steps_list(pb_store *ps, const pb_scope *sc, const char *exec_a
 int pb_store__sq_params_list(pb_store *ps, const pb_scope *sc, const char *exec_arn, pb_param_rec **out,
                              size_t *n);
 int pb_store__sq_outbox_list(pb_store *ps, int64_t after, size_t limit, pb_outbox_rec **out, size_t *n);
+
+/* sqlite_delivery.c: the delivery members of pb_store_ops. */
+int pb_store__sq_invocations_add(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
+                                 size_t ndone);
+int pb_store__sq_invocations_pending(pb_store *ps, pb_invocation_rec **out, size_t *n);
+int pb_store__sq_invocations_done(pb_store *ps, const int64_t *ids, size_t n);
+int pb_store__sq_invocation_retry(pb_store *ps, int64_t id, int64_t attempts, int64_t next_ms,
+                                  const char *error_code, const char *error_message);
+int pb_store__sq_invocation_dead(pb_store *ps, int64_t id, pb_dead_letter_rec *dl);
+int pb_store__sq_dead_letters_list(pb_store *ps, const pb_scope *sc, const char *dlq_arn, int64_t after,
+                                   size_t limit, pb_dead_letter_rec **out, size_t *n, bool *more);
+int pb_store__sq_dead_letters_redrive(pb_store *ps, const pb_scope *sc, const int64_t *ids, size_t n,
+                                      int64_t now_ms, pb_invocation_rec **out, size_t *nout);
 
 #endif

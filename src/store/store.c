@@ -247,3 +247,62 @@ void pb_outbox_recs_free(pb_outbox_rec *v, size_t n)
     }
     free(v);
 }
+
+void pb_invocation_rec_free(pb_invocation_rec *v)
+{
+    if (!v)
+        return;
+    free(v->account);
+    free(v->region);
+    free(v->bus);
+    free(v->rule_arn);
+    free(v->rule_name);
+    free(v->target_id);
+    free(v->target_arn);
+    free(v->target_json);
+    free(v->event_id);
+    free(v->event_json);
+    free(v->last_error_code);
+    free(v->last_error_message);
+    memset(v, 0, sizeof *v);
+}
+
+void pb_invocation_recs_free(pb_invocation_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_invocation_rec_free(&v[i]);
+    free(v);
+}
+
+void pb_dead_letter_rec_free(pb_dead_letter_rec *d)
+{
+    if (!d)
+        return;
+    free(d->dlq_arn);
+    free(d->account);
+    free(d->region);
+    free(d->bus);
+    free(d->rule_arn);
+    free(d->rule_name);
+    free(d->target_id);
+    free(d->target_arn);
+    free(d->target_json);
+    free(d->event_id);
+    free(d->event_json);
+    free(d->payload);
+    free(d->error_code);
+    free(d->error_message);
+    free(d->exhausted);
+    memset(d, 0, sizeof *d);
+}
+
+void pb_dead_letter_recs_free(pb_dead_letter_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pb_dead_letter_rec_free(&v[i]);
+    free(v);
+}

@@ -3,7 +3,8 @@
  *
  * store.c parses the URL given to pb_store_open and hands "sqlite:PATH" to the
  * SQLite backend (sqlite.c, with sqlite_pipelines.c for the SageMaker
- * pipelines; they share sqlite_internal.h). migrations.c holds the schema as
+ * pipelines and sqlite_delivery.c for invocations and dead letters; they
+ * share sqlite_internal.h). migrations.c holds the schema as
  * an ordered list of migrations and the runner that applies the missing ones
  * at open, each in its own transaction, recording them in `schema_migrations`.
  *
