@@ -36,6 +36,7 @@ asan: deps-test
 
 bench: build
 	@$(BUILD)/pattern_bench
+	@$(BUILD)/pipeline_bench $(BUILD)/pipebridge
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
