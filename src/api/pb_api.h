@@ -98,6 +98,7 @@ extern const pb_api_op pb_events_put_ops[];         /* events_put.c */
 extern const pb_api_op pb_sagemaker_pipeline_ops[];  /* sagemaker_pipelines.c */
 extern const pb_api_op pb_sagemaker_exec_ops[];      /* sagemaker_executions.c */
 extern const pb_api_op pb_sagemaker_tag_ops[];       /* sagemaker_tags.c */
+extern const pb_api_op pb_pipebridge_ops[];          /* pipebridge_dlq.c: Pipebridge.* (dead letters) */
 
 /* ------------------------------------------------------- credentials -- */
 

@@ -70,6 +70,7 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
                                                      pb_events_tag_ops, pb_events_put_ops, NULL};
     static const pb_api_op *const sagemaker_tables[] = {pb_sagemaker_pipeline_ops, pb_sagemaker_exec_ops,
                                                         pb_sagemaker_tag_ops, NULL};
+    static const pb_api_op *const pipebridge_tables[] = {pb_pipebridge_ops, NULL};
     pb_error err;
     new_request_id(resp->request_id);
     resp->error_type[0] = '\0';
@@ -89,10 +90,15 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
         opname = target + 10;
         tables = sagemaker_tables;
         sagemaker = true;
+    } else if (target && !strncmp(target, "Pipebridge.", 11)) {
+        service = "pipebridge"; /* pipebridge's own actions, answered as EventBridge answers */
+        opname = target + 11;
+        tables = pipebridge_tables;
     }
     if (!service) {
         respond_error(resp, PB_EUNKNOWN_OP,
-                      target ? "The X-Amz-Target header names no known service: expected AWSEvents.* or SageMaker.*"
+                      target ? "The X-Amz-Target header names no known service: expected AWSEvents.*, SageMaker.* or "
+                                     "Pipebridge.*"
                              : "Missing X-Amz-Target header",
                       false);
         return;
