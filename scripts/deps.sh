@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test]
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libc6-dev zlib1g-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libjansson-dev)
+build_pkgs=(gcc make cmake pkg-config libc6-dev zlib1g-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 awscli python3-boto3)
 
 want=("${build_pkgs[@]}")

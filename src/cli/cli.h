@@ -27,5 +27,6 @@ int pb_cmd_serve(int argc, char **argv);
 int pb_cmd_test_event_pattern(int argc, char **argv);
 int pb_cmd_explain_event_pattern(int argc, char **argv);
 int pb_cmd_next_fire_times(int argc, char **argv);
+int pb_cmd_dead_letters(int argc, char **argv); /* over HTTP: http_client.h */
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * main.c — the pipebridge program: dispatches to a command.
  *
- * `serve` runs the server; the pattern commands work offline.
+ * `serve` runs the server; the pattern and schedule commands work offline;
+ * `dead-letters` talks to a running server over its HTTP API (libcurl).
  */
 #include "cli.h"
 
@@ -22,6 +23,10 @@ static const char usage[] =
     "  test-event-pattern     does an event match a pattern? (like aws events test-event-pattern)\n"
     "  explain-event-pattern  why an event does or does not match a pattern\n"
     "  next-fire-times        when a rate() or cron() schedule would fire next\n"
+    "  dead-letters           list or redrive the target invocations kept as dead letters\n"
+    "                         (asks a server: --endpoint-url, default http://127.0.0.1:4010;\n"
+    "                         signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the\n"
+    "                         development credential test / test when both are unset)\n"
     "  help                   this text\n"
     "  version                the version\n"
     "\n"
@@ -102,6 +107,8 @@ int main(int argc, char **argv)
         return pb_cmd_next_fire_times(argc - 2, argv + 2);
     if (!strcmp(cmd, "explain-event-pattern"))
         return pb_cmd_explain_event_pattern(argc - 2, argv + 2);
+    if (!strcmp(cmd, "dead-letters"))
+        return pb_cmd_dead_letters(argc - 2, argv + 2);
     fprintf(stderr, "pipebridge: unknown command '%s'\n\n%s", cmd, usage);
     return PB_EXIT_USAGE;
 }
