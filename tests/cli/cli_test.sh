@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Drives the pipebridge program as a user would: exit codes, stdout and
-# stderr of the offline pattern commands, file:// arguments, --help.
+# stderr of the offline pattern commands, file:// arguments, --help, and
+# the dead-letters command line without a server.
 # Usage: cli_test.sh PATH/TO/pipebridge
 set -u
 PB=$1
@@ -75,6 +76,18 @@ check "next fire times invalid" 254 "" \
   "An error occurred (ValidationException) when calling the NextFireTimes operation: Parameter ScheduleExpression is not valid." \
   "$PB" next-fire-times --schedule-expression 'rate(1 minutes)'
 check "unknown command" 252 "" "unknown command" "$PB" frobnicate
+# dead-letters without a server (with one: tests/e2e/test_dead_letters.py)
+check "dead-letters help" 0 "" "" "$PB" dead-letters --help
+grep -q "development credential" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL dead-letters help text"; fail=$((fail + 1)); }
+check "help lists dead-letters" 0 "" "" "$PB" help
+grep -q "dead-letters" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL help lacks dead-letters"; fail=$((fail + 1)); }
+check "redrive without selector" 252 "" "say which dead letters to redrive" "$PB" dead-letters redrive
+check "redrive --id and --all" 252 "" "--id cannot be combined" "$PB" dead-letters redrive --id 3 --all
+check "dead-letters unknown subcommand" 252 "" "unknown subcommand" "$PB" dead-letters purge
+check "dead-letters no server" 255 "" 'Could not connect to the endpoint URL: "http://127.0.0.1:1"' \
+  env -u AWS_ENDPOINT_URL "$PB" dead-letters list --endpoint-url http://127.0.0.1:1
+check "dead-letters AWS_ENDPOINT_URL" 255 "" 'Could not connect to the endpoint URL: "http://127.0.0.1:1"' \
+  env AWS_ENDPOINT_URL=http://127.0.0.1:1 "$PB" dead-letters redrive --all
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
