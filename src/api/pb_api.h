@@ -99,6 +99,15 @@ extern const pb_api_op pb_sagemaker_pipeline_ops[];  /* sagemaker_pipelines.c */
 extern const pb_api_op pb_sagemaker_exec_ops[];      /* sagemaker_executions.c */
 extern const pb_api_op pb_sagemaker_tag_ops[];       /* sagemaker_tags.c */
 extern const pb_api_op pb_pipebridge_ops[];          /* pipebridge_dlq.c: Pipebridge.* (dead letters) */
+extern const pb_api_op pb_pipebridge_console_ops[];  /* pipebridge_console.c: ExplainEventPattern */
+
+/* ----------------------------------------------------------- console -- */
+
+/* The web console's files (web/console/), embedded at build time by
+ * web/embed.cmake: finds the file called exactly `name` ("app.js") and
+ * points *data (static, NUL-terminated) and *len at it; false when there is
+ * none. Nothing here touches the file system. */
+bool pb_console_file(const char *name, const unsigned char **data, size_t *len);
 
 /* ------------------------------------------------------- credentials -- */
 

@@ -5,6 +5,7 @@
  * than PB_MAX_BODY), hands POST / to pb_api_handle, answers GET /healthz, and
  * writes the response with Content-Type, x-amzn-RequestId and, on errors,
  * X-Amzn-ErrorType (libmicrohttpd adds Date). One log line per request.
+ * GET /console/ serves the web console's embedded files (web/console/).
  * Stopping quiesces the listener, lets in-flight requests finish, then closes
  * the store.
  */
@@ -71,6 +72,63 @@ static enum MHD_Result send_text(struct MHD_Connection *c, int status, const cha
     return ret;
 }
 
+/* ------------------------------------------------------ the console -- */
+
+/* The Content-Type of a console file, by its extension. */
+static const char *console_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},       {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},         {".svg", "image/svg+xml"},
+        {".json", "application/json; charset=utf-8"}, {".png", "image/png"},
+        {".ico", "image/x-icon"},                     {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(dot, types[i].ext))
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* GET|HEAD /console, /console/ and /console/<file>: the embedded files
+ * (pb_console_file), found by exact name, so no request path reaches the file
+ * system. The page talks to POST / like any client, signing every call. */
+static enum MHD_Result serve_console(struct MHD_Connection *c, const char *url)
+{
+    static const char nf[] = "{\"message\":\"Not Found\"}";
+    if (!strcmp(url, "/console")) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "Location", "/console/");
+        enum MHD_Result ret = MHD_queue_response(c, 301, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    const char *name = url + strlen("/console/");
+    if (!*name)
+        name = "index.html";
+    const unsigned char *data;
+    size_t len;
+    if (strchr(name, '/') || !pb_console_file(name, &data, &len))
+        return send_text(c, 404, "application/json", nf, sizeof nf - 1, NULL, NULL);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", console_type(name));
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* nothing from elsewhere: scripts, styles, images and calls stay on this origin */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                            "frame-ancestors 'none'");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static double elapsed_ms(const struct timespec *start)
 {
     struct timespec now;
@@ -110,6 +168,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         pb_buf_free(&m);
         return r;
     }
+    if ((!strcmp(url, "/console") || !strncmp(url, "/console/", 9)) &&
+        (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
+        return serve_console(c, url);
     if (!strcmp(url, "/healthz") && !strcmp(method, "GET")) {
         static const char ok[] = "{\"status\":\"ok\"}";
         return send_text(c, 200, "application/json", ok, sizeof ok - 1, NULL, NULL);
