@@ -590,7 +590,8 @@ class Executions(Base):
         self.wait(second, {"Stopped"}, timeout=15)
 
     def test_update_while_running_is_kept(self):
-        self.create("slow", definition([processing("Nap", "sleep 2")]))
+        # long enough that two CLI calls finish before it does, even on a loaded machine
+        self.create("slow", definition([processing("Nap", "sleep 10")]))
         arn = self.start_exec("slow")
         self.wait_step(arn, "Nap", {"Executing"})
         self.ok("sagemaker", "update-pipeline-execution", "--pipeline-execution-arn", arn,
@@ -598,7 +599,7 @@ class Executions(Base):
                 "--parallelism-configuration", "MaxParallelExecutionSteps=3")
         d = self.describe_exec(arn)
         self.assertEqual(d["PipelineExecutionStatus"], "Executing")  # the update did not touch the status
-        d = self.wait(arn, {"Succeeded", "Failed"})
+        d = self.wait(arn, {"Succeeded", "Failed"}, timeout=60)
         self.assertEqual(d["PipelineExecutionStatus"], "Succeeded")
         self.assertEqual(d.get("PipelineExecutionDescription"), "changed while running")
         self.assertEqual(d.get("ParallelismConfiguration"), {"MaxParallelExecutionSteps": 3})
