@@ -25,6 +25,8 @@ typedef struct pb__batch {
     struct pb__batch *next;
     pb_invocation_rec *v; /* borrowed strings; ids written back */
     size_t n;
+    const pb_tick_rec *ticks; /* schedule ticks recorded with v (pb_delivery_fire), borrowed */
+    size_t nticks;
     int rc;
     bool done;
 } pb__batch;

@@ -209,6 +209,9 @@ static pb_match_scratch *scratch(void)
     return s;
 }
 
+static int add_targets(pb_delivery *d, const pb_scope *sc, char *bus, const char *rule, char *id, char *json,
+                       int64_t ingested_ms, int64_t hops, pb_arena *arena, inv_vec *out);
+
 /* Appends the invocations one event causes to out (strings in arena). */
 static int collect(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *ev, int64_t hops, pb_arena *arena,
                    inv_vec *out, int *status)
@@ -236,66 +239,76 @@ static int collect(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *
     int rc = json && bus && id ? 0 : PB_ENOMEM;
     for (size_t r = 0; !rc && r < nm.n; r++) {
         pb_metrics_add(d->metrics, sc, ev->bus, nm.v[r], PB_M_TRIGGERED_RULES, 1);
-        char key[1024];
-        size_t keylen = make_key(sc, ev->bus, nm.v[r], key, sizeof key);
-        if (!keylen)
-            continue;
-        uint64_t h = pb_hash_bytes(key, keylen, 0);
-        skey k = {key, keylen};
-        pthread_mutex_lock(&d->cmu);
-        tentry *e = pb_table_find(&d->cache, h, t_eq, &k);
-        uint64_t gen = d->cache_gen;
-        pthread_mutex_unlock(&d->cmu);
-        tentry *loaded = NULL;
-        if (!e) {
-            if ((rc = load_targets(d, sc, ev->bus, nm.v[r], key, keylen, &loaded)) != 0)
-                break;
-            pthread_mutex_lock(&d->cmu);
-            /* keep it unless the rule changed while it was read */
-            if (gen == d->cache_gen && !pb_table_find(&d->cache, h, t_eq, &k) &&
-                pb_table_insert(&d->cache, h, loaded) == 0)
-                loaded = NULL;
-            pthread_mutex_unlock(&d->cmu);
-        }
-        pthread_mutex_lock(&d->cmu);
-        tentry *use = loaded ? loaded : pb_table_find(&d->cache, h, t_eq, &k);
-        for (size_t t = 0; use && !rc && t < use->n; t++) {
-            if (pb_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v)) {
-                rc = PB_ENOMEM;
-                break;
-            }
-            pb_invocation_rec *iv = &out->v[out->n];
-            *iv = (pb_invocation_rec){
-                .account = (char *)sc->account,
-                .region = (char *)sc->region,
-                .bus = bus,
-                .rule_arn = pb_arena_strndup(arena, use->rule_arn, strlen(use->rule_arn)),
-                .rule_name = (char *)nm.v[r],
-                .target_id = pb_arena_strndup(arena, use->ids[t], strlen(use->ids[t])),
-                .target_arn = pb_arena_strndup(arena, use->arns[t], strlen(use->arns[t])),
-                .target_json = pb_arena_strndup(arena, use->jsons[t], strlen(use->jsons[t])),
-                .event_id = id,
-                .event_json = json,
-                .ingested_ms = ev->ingested_ms,
-                .next_ms = pb__now_ms_delivery(),
-                .hops = hops,
-            };
-            if (!iv->rule_arn || !iv->target_id || !iv->target_arn || !iv->target_json)
-                rc = PB_ENOMEM;
-            else
-                out->n++;
-        }
-        pthread_mutex_unlock(&d->cmu);
-        tentry_free(loaded);
+        rc = add_targets(d, sc, bus, nm.v[r], id, json, ev->ingested_ms, hops, arena, out);
     }
     free(nm.v);
     return rc;
 }
 
-/* Hands v to the committer and waits for the commit. */
-static int commit(pb_delivery *d, pb_invocation_rec *v, size_t n)
+/* Appends one invocation per target of rule (bus, rule, id and json are
+ * arena strings the invocations borrow). */
+static int add_targets(pb_delivery *d, const pb_scope *sc, char *bus, const char *rule, char *id, char *json,
+                       int64_t ingested_ms, int64_t hops, pb_arena *arena, inv_vec *out)
 {
-    pb__batch b = {.v = v, .n = n};
+    int rc = 0;
+    char key[1024];
+    size_t keylen = make_key(sc, bus, rule, key, sizeof key);
+    if (!keylen)
+        return 0;
+    uint64_t h = pb_hash_bytes(key, keylen, 0);
+    skey k = {key, keylen};
+    pthread_mutex_lock(&d->cmu);
+    tentry *e = pb_table_find(&d->cache, h, t_eq, &k);
+    uint64_t gen = d->cache_gen;
+    pthread_mutex_unlock(&d->cmu);
+    tentry *loaded = NULL;
+    if (!e) {
+        if ((rc = load_targets(d, sc, bus, rule, key, keylen, &loaded)) != 0)
+            return rc;
+        pthread_mutex_lock(&d->cmu);
+        /* keep it unless the rule changed while it was read */
+        if (gen == d->cache_gen && !pb_table_find(&d->cache, h, t_eq, &k) &&
+            pb_table_insert(&d->cache, h, loaded) == 0)
+            loaded = NULL;
+        pthread_mutex_unlock(&d->cmu);
+    }
+    pthread_mutex_lock(&d->cmu);
+    tentry *use = loaded ? loaded : pb_table_find(&d->cache, h, t_eq, &k);
+    for (size_t t = 0; use && !rc && t < use->n; t++) {
+        if (pb_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v)) {
+            rc = PB_ENOMEM;
+            break;
+        }
+        pb_invocation_rec *iv = &out->v[out->n];
+        *iv = (pb_invocation_rec){
+            .account = (char *)sc->account,
+            .region = (char *)sc->region,
+            .bus = bus,
+            .rule_arn = pb_arena_strndup(arena, use->rule_arn, strlen(use->rule_arn)),
+            .rule_name = (char *)rule,
+            .target_id = pb_arena_strndup(arena, use->ids[t], strlen(use->ids[t])),
+            .target_arn = pb_arena_strndup(arena, use->arns[t], strlen(use->arns[t])),
+            .target_json = pb_arena_strndup(arena, use->jsons[t], strlen(use->jsons[t])),
+            .event_id = id,
+            .event_json = json,
+            .ingested_ms = ingested_ms,
+            .next_ms = pb__now_ms_delivery(),
+            .hops = hops,
+        };
+        if (!iv->rule_arn || !iv->target_id || !iv->target_arn || !iv->target_json)
+            rc = PB_ENOMEM;
+        else
+            out->n++;
+    }
+    pthread_mutex_unlock(&d->cmu);
+    tentry_free(loaded);
+    return rc;
+}
+
+/* Hands v to the committer and waits for the commit. */
+static int commit(pb_delivery *d, pb_invocation_rec *v, size_t n, const pb_tick_rec *ticks, size_t nticks)
+{
+    pb__batch b = {.v = v, .n = n, .ticks = ticks, .nticks = nticks};
     pthread_mutex_lock(&d->mu);
     pb__batch **pp = &d->pending;
     while (*pp)
@@ -318,7 +331,7 @@ int pb__ingest(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *ev, 
     for (size_t i = 0; !rc && i < n; i++)
         rc = collect(d, sc, &ev[i], hops, &arena, &out, status ? &status[i] : NULL);
     if (!rc && out.n)
-        rc = commit(d, out.v, out.n);
+        rc = commit(d, out.v, out.n, NULL, 0);
     if (rc)
         pb_error_set(err, rc, "cannot record the invocations of the events");
     free(out.v);
@@ -330,6 +343,47 @@ int pb_delivery_ingest(pb_delivery *d, const pb_scope *sc, const pb_delivery_eve
                        pb_error *err)
 {
     return pb__ingest(d, sc, ev, n, 0, status, err);
+}
+
+int pb_delivery_fire(pb_delivery *d, const pb_delivery_tick *t, size_t n, pb_error *err)
+{
+    if (!n)
+        return 0;
+    pb_arena arena;
+    pb_arena_init(&arena);
+    inv_vec out = {0};
+    pb_tick_rec *ticks = calloc(n, sizeof *ticks);
+    int rc = ticks ? 0 : PB_ENOMEM;
+    int64_t now = pb__now_ms_delivery();
+    for (size_t i = 0; !rc && i < n; i++) {
+        const pb_scope *sc = &t[i].scope;
+        char *bus = pb_arena_strndup(&arena, t[i].bus, strlen(t[i].bus));
+        char *rule = pb_arena_strndup(&arena, t[i].rule, strlen(t[i].rule));
+        char *id = pb_arena_strndup(&arena, t[i].event_id, strlen(t[i].event_id));
+        char *json = pb_arena_strndup(&arena, t[i].event_json, strlen(t[i].event_json));
+        if (!bus || !rule || !id || !json) {
+            rc = PB_ENOMEM;
+            break;
+        }
+        ticks[i] = (pb_tick_rec){(char *)sc->account, (char *)sc->region, bus, rule, t[i].tick_ms};
+        /* ingested when it entered delivery (real time, so retry ages hold under a manual clock) */
+        rc = add_targets(d, sc, bus, rule, id, json, now, 0, &arena, &out);
+    }
+    if (!rc)
+        rc = commit(d, out.v, out.n, ticks, n);
+    if (!rc)
+        for (size_t i = 0; i < n; i++) {
+            pb_metrics_add(d->metrics, &t[i].scope, t[i].bus, t[i].rule, PB_M_TRIGGERED_RULES, 1);
+            pb_metrics_add(d->metrics, &t[i].scope, t[i].bus, t[i].rule, PB_M_SCHEDULED_TICKS, 1);
+            if (t[i].catchup)
+                pb_metrics_add(d->metrics, &t[i].scope, t[i].bus, t[i].rule, PB_M_CATCHUP_TICKS, 1);
+        }
+    if (rc)
+        pb_error_set(err, rc, "cannot record the schedule ticks and their invocations");
+    free(ticks);
+    free(out.v);
+    pb_arena_free(&arena);
+    return rc;
 }
 
 void pb__done(pb_delivery *d, int64_t id)
@@ -429,19 +483,28 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&d->mu);
 
         if (list) {
-            size_t total = 0;
-            for (pb__batch *b = list; b; b = b->next)
+            size_t total = 0, nticks = 0;
+            for (pb__batch *b = list; b; b = b->next) {
                 total += b->n;
-            pb_invocation_rec *all = malloc(total * sizeof *all);
-            int rc = all ? 0 : PB_ENOMEM;
-            if (!rc) {
-                size_t k = 0;
-                for (pb__batch *b = list; b; b = b->next) {
-                    memcpy(all + k, b->v, b->n * sizeof *all);
-                    k += b->n;
-                }
-                rc = d->store->ops->invocations_add(d->store, all, total, NULL, 0);
+                nticks += b->nticks;
             }
+            pb_invocation_rec *all = malloc((total ? total : 1) * sizeof *all);
+            pb_tick_rec *ticks = nticks ? malloc(nticks * sizeof *ticks) : NULL;
+            int rc = all && (ticks || !nticks) ? 0 : PB_ENOMEM;
+            if (!rc) {
+                size_t k = 0, kt = 0;
+                for (pb__batch *b = list; b; b = b->next) {
+                    if (b->n)
+                        memcpy(all + k, b->v, b->n * sizeof *all);
+                    if (b->nticks)
+                        memcpy(ticks + kt, b->ticks, b->nticks * sizeof *ticks);
+                    k += b->n;
+                    kt += b->nticks;
+                }
+                rc = nticks ? d->store->ops->invocations_fire(d->store, all, total, NULL, 0, ticks, nticks)
+                            : d->store->ops->invocations_add(d->store, all, total, NULL, 0);
+            }
+            free(ticks);
             if (!rc) {
                 size_t k = 0;
                 for (pb__batch *b = list; b; b = b->next)

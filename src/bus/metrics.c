@@ -166,6 +166,9 @@ static const struct {
                                       "Failed invocations kept as dead letters", true},
     [PB_M_PUTEVENTS_ACCEPTED] = {"pipebridge_putevents_entries_accepted_total", "PutEvents entries accepted", false},
     [PB_M_PUTEVENTS_FAILED] = {"pipebridge_putevents_entries_failed_total", "PutEvents entries refused", false},
+    [PB_M_SCHEDULED_TICKS] = {"pipebridge_schedule_ticks_total", "Schedule ticks fired", true},
+    [PB_M_CATCHUP_TICKS] = {"pipebridge_schedule_catchup_ticks_total",
+                            "Schedule ticks fired on restart for time the server was down", true},
 };
 
 /* A label value with \, " and newline escaped. */

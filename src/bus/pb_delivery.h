@@ -85,6 +85,26 @@ typedef struct pb_delivery_event {
 int pb_delivery_ingest(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *ev, size_t n, int *status,
                        pb_error *err);
 
+/* One tick of a schedule rule (src/bus/scheduler.c): the rule, the
+ * scheduled fire time and its "Scheduled Event" envelope. Borrowed. */
+typedef struct pb_delivery_tick {
+    pb_scope scope;
+    const char *bus;        /* "default" */
+    const char *rule;       /* rule name */
+    int64_t tick_ms;        /* scheduled fire time */
+    const char *event_id;
+    const char *event_json;
+    bool catchup;           /* fired late, for time the server was down (counted) */
+} pb_delivery_tick;
+
+/* Fires t[0..n): the targets of each tick's rule receive its event directly
+ * (no pattern matching), and their invocations are committed through the
+ * group commit in the same transaction that records every tick as fired
+ * (store op invocations_fire). A rule without targets still has its tick
+ * recorded. Returns once durable. Codes: PB_ENOMEM, PB_EIO (nothing of the
+ * call was committed: no tick is recorded). */
+int pb_delivery_fire(pb_delivery *d, const pb_delivery_tick *t, size_t n, pb_error *err);
+
 /* A rule's targets changed (PutTargets, RemoveTargets, PutRule, DeleteRule):
  * forget what is cached about them. */
 void pb_delivery_rule_changed(pb_delivery *d, const pb_scope *sc, const char *bus, const char *rule);

@@ -31,6 +31,8 @@ typedef enum pb_metric {
     PB_M_DEAD_LETTER_INVOCATIONS,  /* per rule: failed invocations kept as dead letters */
     PB_M_PUTEVENTS_ACCEPTED,       /* per bus: PutEvents entries accepted */
     PB_M_PUTEVENTS_FAILED,         /* per bus: PutEvents entries refused */
+    PB_M_SCHEDULED_TICKS,          /* per rule: schedule ticks fired (catch-up ones included) */
+    PB_M_CATCHUP_TICKS,            /* per rule: ticks fired late, for time the server was down */
     PB_M__COUNT
 } pb_metric;
 

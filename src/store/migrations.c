@@ -249,11 +249,38 @@ static const char schema_v4[] =
     "CREATE INDEX dead_letters_by_scope ON dead_letters (account, region, id);"
     "CREATE INDEX dead_letters_by_dlq ON dead_letters (account, region, dlq_arn, id);";
 
+/*
+ * The scheduler (issue 6). schedule_state holds, per schedule rule, the
+ * newest tick (scheduled fire time, ms) that has entered delivery: it is
+ * written in the transaction that inserts that tick's invocations, so a
+ * tick is recorded exactly when its invocations are. A trigger forgets the
+ * row with its rule. manual_clock (one row) is the time of `serve --clock
+ * manual`, so a restart resumes the manual clock where it stood.
+ */
+static const char schema_v5[] =
+    "CREATE TABLE schedule_state ("
+    "  account      TEXT NOT NULL,"
+    "  region       TEXT NOT NULL,"
+    "  bus          TEXT NOT NULL,"
+    "  rule         TEXT NOT NULL,"
+    "  last_tick_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, region, bus, rule)"
+    ") WITHOUT ROWID;"
+    "CREATE TRIGGER rules_forget_ticks AFTER DELETE ON rules BEGIN"
+    "  DELETE FROM schedule_state WHERE account = OLD.account AND region = OLD.region"
+    "    AND bus = OLD.bus AND rule = OLD.name;"
+    " END;"
+    "CREATE TABLE manual_clock ("
+    "  id     INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  now_ms INTEGER NOT NULL"
+    ");";
+
 const pb_store__migration pb_store__migrations[] = {
     {1, "buses, rules, targets, tags", schema_v1},
     {2, "index targets by arn", schema_v2},
     {3, "pipelines, executions, steps, parameters, event outbox", schema_v3},
     {4, "invocations and dead letters", schema_v4},
+    {5, "schedule state and the manual clock", schema_v5},
 };
 const size_t pb_store__nmigrations = sizeof pb_store__migrations / sizeof pb_store__migrations[0];
 

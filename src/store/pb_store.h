@@ -213,6 +213,16 @@ typedef struct pb_dead_letter_rec {
     int64_t created_ms;    /* when it became a dead letter */
 } pb_dead_letter_rec;
 
+/* A schedule rule's tick that has fired: the newest scheduled fire time
+ * (ms since the epoch) whose invocations entered delivery. */
+typedef struct pb_tick_rec {
+    char *account;
+    char *region;
+    char *bus;
+    char *rule;            /* rule name */
+    int64_t tick_ms;
+} pb_tick_rec;
+
 struct pb_store_ops {
     void (*close)(pb_store *s);
 
@@ -327,6 +337,18 @@ struct pb_store_ops {
      * it as a dead letter (dl->id is written), in one transaction.
      * Unknown ids are ignored (PB_OK). */
     int (*invocations_add)(pb_store *s, pb_invocation_rec *v, size_t n, const int64_t *outbox_done, size_t ndone);
+    /* invocations_fire: as invocations_add, and in the same transaction
+     * records ticks[0..nticks) as fired (each rule's last tick becomes the
+     * larger of the stored one and the given one). A tick with no
+     * invocations (a rule without targets) is recorded all the same. */
+    int (*invocations_fire)(pb_store *s, pb_invocation_rec *v, size_t n, const int64_t *outbox_done, size_t ndone,
+                            const pb_tick_rec *ticks, size_t nticks);
+    /* every recorded last tick (start-up); a rule's row goes with the rule */
+    int (*ticks_list)(pb_store *s, pb_tick_rec **out, size_t *n);
+    /* The manual clock (serve --clock manual): get answers PB_ENOTFOUND when
+     * it was never set; set overwrites it. */
+    int (*clock_get)(pb_store *s, int64_t *ms);
+    int (*clock_set)(pb_store *s, int64_t ms);
     int (*invocations_pending)(pb_store *s, pb_invocation_rec **out, size_t *n);
     int (*invocations_done)(pb_store *s, const int64_t *ids, size_t n);
     int (*invocation_retry)(pb_store *s, int64_t id, int64_t attempts, int64_t next_ms, const char *error_code,
@@ -377,5 +399,6 @@ void pb_invocation_rec_free(pb_invocation_rec *v);  /* members only */
 void pb_invocation_recs_free(pb_invocation_rec *v, size_t n);
 void pb_dead_letter_rec_free(pb_dead_letter_rec *d); /* members only */
 void pb_dead_letter_recs_free(pb_dead_letter_rec *v, size_t n);
+void pb_tick_recs_free(pb_tick_rec *v, size_t n);
 
 #endif

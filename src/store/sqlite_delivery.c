@@ -22,6 +22,11 @@
  * re-opened). Within a store an id is larger than every id handed out
  * before it.
  *
+ * The scheduler's state (migration 5) lives here too: invocations_fire is
+ * invocations_add plus the upsert of each fired tick into schedule_state,
+ * in the same transaction, which is what makes a tick fire exactly once;
+ * the manual clock is one row.
+ *
  * Unknown ids are ignored by every write that takes ids (done, retry, dead,
  * redrive): delivery may ask twice, and the second time is not an error.
  */
@@ -54,6 +59,10 @@ enum dq {
     DQ_DL_LIST_DLQ,
     DQ_DL_REDRIVE,
     DQ_DL_DELETE,
+    DQ_TICK_UPSERT,
+    DQ_TICK_LIST,
+    DQ_CLOCK_GET,
+    DQ_CLOCK_SET,
     DQ__COUNT
 };
 
@@ -87,6 +96,15 @@ static const char *const dq_sql[DQ__COUNT] = {
                       "target_arn, target_json, event_id, event_json, NULL, NULL, ingested_ms, 0, ?4, 0 "
                       "FROM dead_letters WHERE id = ?1 AND account = ?2 AND region = ?3",
     [DQ_DL_DELETE] = "DELETE FROM dead_letters WHERE id = ?1",
+
+    /* a rule's last tick only moves forward */
+    [DQ_TICK_UPSERT] = "INSERT INTO schedule_state (account, region, bus, rule, last_tick_ms) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (account, region, bus, rule) "
+                       "DO UPDATE SET last_tick_ms = max(last_tick_ms, excluded.last_tick_ms)",
+    [DQ_TICK_LIST] = "SELECT account, region, bus, rule, last_tick_ms FROM schedule_state",
+    [DQ_CLOCK_GET] = "SELECT now_ms FROM manual_clock WHERE id = 1",
+    [DQ_CLOCK_SET] = "INSERT INTO manual_clock (id, now_ms) VALUES (1, ?1) "
+                     "ON CONFLICT (id) DO UPDATE SET now_ms = excluded.now_ms",
 };
 
 /* This file's statements, as sqlite.c's prep / exec_q. */
@@ -173,9 +191,13 @@ static bool dead_letter_ok(const pb_dead_letter_rec *d)
  * they are set back to 0, so no id of a row that does not exist is left
  * behind. Outbox seqs that are not there (already removed) are ignored.
  */
-static int invocations_add_tx(struct sq *s, pb_invocation_rec *v, size_t n, const int64_t *done, size_t ndone)
+static int invocations_add_tx(struct sq *s, pb_invocation_rec *v, size_t n, const int64_t *done, size_t ndone,
+                              const pb_tick_rec *ticks, size_t nticks)
 {
     int rc = 0;
+    for (size_t i = 0; i < nticks; i++)
+        SQ(exec_q(s, DQ_TICK_UPSERT, "ssssi", ticks[i].account, ticks[i].region, ticks[i].bus, ticks[i].rule,
+                  (int64_t)ticks[i].tick_ms));
     for (size_t i = 0; i < n; i++) {
         const pb_invocation_rec *r = &v[i];
         SQ(exec_q(s, DQ_INV_INSERT, "ssssssssssss" "iiii", r->account, r->region, r->bus, r->rule_arn,
@@ -193,18 +215,27 @@ out:
 int pb_store__sq_invocations_add(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
                                  size_t ndone)
 {
+    return pb_store__sq_invocations_fire(ps, v, n, outbox_done, ndone, NULL, 0);
+}
+
+int pb_store__sq_invocations_fire(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
+                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks)
+{
     struct sq *s = sq_of(ps);
-    if ((n && !v) || (ndone && !outbox_done))
+    if ((n && !v) || (ndone && !outbox_done) || (nticks && !ticks))
         return PB_EVALIDATION;
     for (size_t i = 0; i < n; i++)
         if (!invocation_ok(&v[i]))
             return PB_EVALIDATION;
-    if (n == 0 && ndone == 0)
+    for (size_t i = 0; i < nticks; i++)
+        if (!ticks[i].account || !ticks[i].region || !ticks[i].bus || !ticks[i].rule)
+            return PB_EVALIDATION;
+    if (n == 0 && ndone == 0 && nticks == 0)
         return 0;
     lock(s);
     int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = pb_store__sq_tx_end(s, invocations_add_tx(s, v, n, outbox_done, ndone));
+        rc = pb_store__sq_tx_end(s, invocations_add_tx(s, v, n, outbox_done, ndone, ticks, nticks));
     unlock(s);
     if (rc)
         for (size_t i = 0; i < n; i++)
@@ -440,5 +471,80 @@ int pb_store__sq_dead_letters_redrive(pb_store *ps, const pb_scope *sc, const in
         *out = NULL;
         *nout = 0;
     }
+    return rc;
+}
+
+/* ------------------------------------------------------- schedule state -- */
+
+int pb_store__sq_ticks_list(pb_store *ps, pb_tick_rec **out, size_t *n)
+{
+    struct sq *s = sq_of(ps);
+    if (!out || !n)
+        return PB_EVALIDATION;
+    *out = NULL;
+    *n = 0;
+    pb_tick_rec *v = NULL;
+    size_t cnt = 0, cap = 0;
+    sqlite3_stmt *st = NULL;
+    int rc = 0, src;
+
+    lock(s);
+    SQ(prep(s, DQ_TICK_LIST, &st, ""));
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((rc = pb_grow((void **)&v, &cap, cnt + 1, sizeof *v)))
+            goto out;
+        pb_tick_rec *t = &v[cnt++];
+        memset(t, 0, sizeof *t);
+        char **const str[] = {&t->account, &t->region, &t->bus, &t->rule};
+        if ((rc = read_strs(st, 0, str, 4)))
+            goto out;
+        t->tick_ms = sqlite3_column_int64(st, 4);
+    }
+    if (src != SQLITE_DONE)
+        rc = pb_store__sq_map(s, src, __func__);
+out:
+    pb_store__sq_done(st);
+    unlock(s);
+    if (rc || cnt == 0) {
+        pb_tick_recs_free(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+int pb_store__sq_clock_get(pb_store *ps, int64_t *ms)
+{
+    struct sq *s = sq_of(ps);
+    if (!ms)
+        return PB_EVALIDATION;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    lock(s);
+    SQ(prep(s, DQ_CLOCK_GET, &st, ""));
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *ms = sqlite3_column_int64(st, 0);
+    else if (src == SQLITE_DONE)
+        rc = PB_ENOTFOUND;
+    else
+        rc = pb_store__sq_map(s, src, __func__);
+out:
+    pb_store__sq_done(st);
+    unlock(s);
+    return rc;
+}
+
+int pb_store__sq_clock_set(pb_store *ps, int64_t ms)
+{
+    struct sq *s = sq_of(ps);
+    lock(s);
+    int rc = pb_store__sq_tx_begin(s, true);
+    if (rc == 0) {
+        int src = exec_q(s, DQ_CLOCK_SET, "i", ms);
+        rc = pb_store__sq_tx_end(s, src == SQLITE_OK ? 0 : pb_store__sq_map(s, src, __func__));
+    }
+    unlock(s);
     return rc;
 }

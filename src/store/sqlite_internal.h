@@ -123,6 +123,11 @@ int pb_store__sq_outbox_list(pb_store *ps, int64_t after, size_t limit, pb_outbo
 /* sqlite_delivery.c: the delivery members of pb_store_ops. */
 int pb_store__sq_invocations_add(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
                                  size_t ndone);
+int pb_store__sq_invocations_fire(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
+                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks);
+int pb_store__sq_ticks_list(pb_store *ps, pb_tick_rec **out, size_t *n);
+int pb_store__sq_clock_get(pb_store *ps, int64_t *ms);
+int pb_store__sq_clock_set(pb_store *ps, int64_t ms);
 int pb_store__sq_invocations_pending(pb_store *ps, pb_invocation_rec **out, size_t *n);
 int pb_store__sq_invocations_done(pb_store *ps, const int64_t *ids, size_t n);
 int pb_store__sq_invocation_retry(pb_store *ps, int64_t id, int64_t attempts, int64_t next_ms,

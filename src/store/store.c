@@ -306,3 +306,16 @@ void pb_dead_letter_recs_free(pb_dead_letter_rec *v, size_t n)
         pb_dead_letter_rec_free(&v[i]);
     free(v);
 }
+
+void pb_tick_recs_free(pb_tick_rec *v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].account);
+        free(v[i].region);
+        free(v[i].bus);
+        free(v[i].rule);
+    }
+    free(v);
+}
