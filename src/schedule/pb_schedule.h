@@ -21,6 +21,10 @@
  *     DoW    1-7, SUN-SAT        *  v  a-b  (no steps)          ?  L  dL  d#n
  *     Y      1970-2199           same as Mi, but no wrapping    -
  *
+ *   at(yyyy-mm-ddThh:mm:ss)   one fire at that UTC second (EventBridge
+ *                  Scheduler's one-time form; years 1970-2199; the date
+ *                  must exist; nothing else inside, no zone suffix).
+ *
  *   v/s means v, v+s, ... up to the field's maximum; a-b with a > b wraps
  *   around (hours 22-2 = 22,23,0,1,2), steps continue across the wrap; a
  *   step is 1..the field's maximum value. Names and the letters L, W are
@@ -40,27 +44,33 @@
 #define PB_SCHEDULE_YEAR_MIN 1970
 #define PB_SCHEDULE_YEAR_MAX 2199
 
-typedef enum pb_schedule_kind { PB_SCHED_RATE = 1, PB_SCHED_CRON = 2 } pb_schedule_kind;
+typedef enum pb_schedule_kind { PB_SCHED_RATE = 1, PB_SCHED_CRON = 2, PB_SCHED_AT = 3 } pb_schedule_kind;
 
+/* A parsed expression: 72 bytes, no pointers, so it can be copied, compared
+ * with memcmp (parse zeroes the padding) and shared by every rule with the
+ * same expression (the scheduler interns it). */
 typedef struct pb_schedule {
-    pb_schedule_kind kind;
-    int64_t rate_seconds; /* RATE: the interval */
     /* CRON: one bit per allowed value, plus AWS's special forms */
-    uint64_t minutes;     /* bits 0..59 */
-    uint32_t hours;       /* bits 0..23 */
-    uint32_t days;        /* bits 1..31 (day of month) */
-    uint16_t months;      /* bits 1..12 */
-    uint8_t weekdays;     /* bits 1..7, 1 = SUN ... 7 = SAT (AWS numbering) */
+    uint64_t minutes;        /* bits 0..59 */
+    uint64_t years[4];       /* bits for 1970..2225 (index year-1970); all of 1970..2199 when years_any */
+    union {
+        int64_t rate_seconds; /* RATE: the interval */
+        int64_t at_seconds;   /* AT: the one fire time */
+    };
+    uint32_t hours;          /* bits 0..23 */
+    uint32_t days;           /* bits 1..31 (day of month) */
+    uint16_t months;         /* bits 1..12 */
+    uint8_t kind;            /* pb_schedule_kind; 0 in a zeroed struct (never fires) */
+    uint8_t weekdays;        /* bits 1..7, 1 = SUN ... 7 = SAT (AWS numbering) */
     bool dom_any, dow_any;   /* '?' (or '*') in day-of-month / day-of-week; when
                                 both are set every day of an allowed month fires */
     bool last_day;           /* L in day-of-month: the (L-n: n-th before the) last day */
-    int last_day_offset;     /* L-n: n (0..30) */
-    int nearest_weekday;     /* nW in day-of-month (0 if unused); LW / L-nW is last_day + nearest_weekday = -1 */
-    int nth_weekday;         /* d#n: n (1..5), weekday in nth_weekday_day; 0 if unused */
-    int nth_weekday_day;
-    int last_weekday;        /* dL: the last given weekday of the month (1..7), 0 if unused */
-    uint8_t years_any;
-    uint64_t years[4];       /* bits for 1970..2225 (index year-1970); all of 1970..2199 when years_any */
+    bool years_any;
+    int8_t last_day_offset;  /* L-n: n (0..30) */
+    int8_t nearest_weekday;  /* nW in day-of-month (0 if unused); LW / L-nW is last_day + nearest_weekday = -1 */
+    int8_t nth_weekday;      /* d#n: n (1..5), weekday in nth_weekday_day; 0 if unused */
+    int8_t nth_weekday_day;
+    int8_t last_weekday;     /* dL: the last given weekday of the month (1..7), 0 if unused */
 } pb_schedule;
 
 /* Parses expr[0..len) (need not be NUL-terminated; NUL bytes are invalid).
@@ -72,8 +82,10 @@ int pb_schedule_parse(const char *expr, size_t len, pb_schedule *out, pb_error *
  * anchor + k * interval, k >= 1 (anchor = when the rule was created; the
  * creation instant itself is not a fire; anchor's seconds are kept). For cron
  * schedules, the start of the first minute > after in years 1970..2199 whose
- * fields all match. Returns -1 when the schedule never fires again (e.g. a
- * cron whose years have all passed, or an overflowing rate). */
+ * fields all match. For at(...), that instant if it is after `after`.
+ * Returns -1 ("never") when the schedule never fires again (e.g. a cron
+ * whose years have all passed, an at(...) in the past, or an overflowing
+ * rate). */
 int64_t pb_schedule_next(const pb_schedule *s, int64_t anchor, int64_t after);
 
 #endif

@@ -10,6 +10,7 @@
  * The next-fire search walks (year, month) pairs, builds the month's bitmask
  * of matching days once, and then takes the first matching hour and minute,
  * so a search never steps minute by minute: at most 230 years x 12 months.
+ * at(...) is one instant: next is it, or "never" (-1) once it has passed.
  * Dates use proleptic-Gregorian integer arithmetic (days from civil), no libc
  * time functions.
  */
@@ -207,7 +208,7 @@ static bool parse_dom(slice s, pb_schedule *out, bool *question)
         if (eat(&s, '-') && (!scan_uint(&s, 30, &n) || n > 30))
             return false;
         out->last_day = true;
-        out->last_day_offset = (int)n;
+        out->last_day_offset = (int8_t)n;
         if (eat(&s, 'W'))
             out->nearest_weekday = -1;
         return s.p == s.e;
@@ -217,7 +218,7 @@ static bool parse_dom(slice s, pb_schedule *out, bool *question)
         long n;
         if (!scan_uint(&num, 31, &n) || num.p != num.e || n < 1 || n > 31)
             return false;
-        out->nearest_weekday = (int)n;
+        out->nearest_weekday = (int8_t)n;
         return true;
     }
     bitset b;
@@ -244,15 +245,15 @@ static bool parse_dow(slice s, pb_schedule *out, bool *question)
     int d;
     if (scan_value(&t, &F_DOW, &d)) {
         if (eat(&t, 'L')) {
-            out->last_weekday = d;
+            out->last_weekday = (int8_t)d;
             return t.p == t.e;
         }
         if (eat(&t, '#')) {
             long n;
             if (!scan_uint(&t, 5, &n) || n < 1 || n > 5 || t.p != t.e)
                 return false;
-            out->nth_weekday = (int)n;
-            out->nth_weekday_day = d;
+            out->nth_weekday = (int8_t)n;
+            out->nth_weekday_day = (int8_t)d;
             return true;
         }
     }
@@ -310,6 +311,41 @@ static int parse_cron(slice body, pb_schedule *out, pb_error *err)
     return 0;
 }
 
+static int64_t days_from_civil(int64_t y, int m, int d);
+static int days_in_month(int y, int m);
+
+/* ------------------------------------------------------------ at(...) -- */
+
+/* Exactly n digits (no sign, no blanks) as a number. */
+static bool fixed_digits(const char *p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit(p[i]))
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* yyyy-mm-ddThh:mm:ss, exactly 19 bytes. */
+static int parse_at(slice body, pb_schedule *out, pb_error *err)
+{
+    const char *p = body.p;
+    int y, mo, d, h, mi, se;
+    if (body.e - body.p != 19 || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' ||
+        !fixed_digits(p, 4, &y) || !fixed_digits(p + 5, 2, &mo) || !fixed_digits(p + 8, 2, &d) ||
+        !fixed_digits(p + 11, 2, &h) || !fixed_digits(p + 14, 2, &mi) || !fixed_digits(p + 17, 2, &se))
+        return invalid(out, err);
+    if (y < PB_SCHEDULE_YEAR_MIN || y > PB_SCHEDULE_YEAR_MAX || mo < 1 || mo > 12 || d < 1 ||
+        d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        return invalid(out, err);
+    out->kind = PB_SCHED_AT;
+    out->at_seconds = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    return 0;
+}
+
 int pb_schedule_parse(const char *expr, size_t len, pb_schedule *out, pb_error *err)
 {
     pb_schedule scratch;
@@ -318,6 +354,8 @@ int pb_schedule_parse(const char *expr, size_t len, pb_schedule *out, pb_error *
     memset(out, 0, sizeof *out);
     if (!expr || len < 6 || len > PB_SCHEDULE_MAX_LEN || expr[len - 1] != ')')
         return invalid(out, err);
+    if (!memcmp(expr, "at(", 3))
+        return parse_at((slice){expr + 3, expr + len - 1}, out, err);
     slice body = {expr + 5, expr + len - 1};
     if (!memcmp(expr, "rate(", 5))
         return parse_rate(body, out, err);
@@ -496,6 +534,8 @@ int64_t pb_schedule_next(const pb_schedule *s, int64_t anchor, int64_t after)
         return rate_next(s->rate_seconds, anchor, after);
     case PB_SCHED_CRON:
         return cron_next(s, after);
+    case PB_SCHED_AT:
+        return s->at_seconds > after ? s->at_seconds : -1;
     }
     return -1;
 }

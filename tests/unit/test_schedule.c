@@ -13,7 +13,9 @@
  * zeroed on error, NULL err / out, the bitmasks the parser builds, rate
  * overflow, and a randomized differential test (fixed seed) of
  * pb_schedule_next against a brute-force search that walks days with gmtime_r
- * and tries every minute of the matching ones.
+ * and tries every minute of the matching ones, and a literal
+ * minute-by-minute scan of random windows that must agree with the whole
+ * chain of fires inside them.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -560,6 +562,57 @@ static void test_random_against_brute_force(void **state)
     assert_true(checked > 3000);
 }
 
+/* A literal minute-by-minute scan: over random windows (up to 20 days,
+ * anywhere in 1970..2199, a fifth of them at the end of 2199), every minute
+ * is tested against the fields with gmtime_r, and the set of matching
+ * minutes must equal the chain pb_schedule_next walks through the window:
+ * no fire missed, none extra. */
+static bool ref_minute(const pb_schedule *s, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    return ref_year(s, tm.tm_year + 1900) && ((s->months >> (tm.tm_mon + 1)) & 1) && ref_day(s, &tm) &&
+           ((s->hours >> tm.tm_hour) & 1) && ((s->minutes >> tm.tm_min) & 1);
+}
+
+static void test_minute_scan_windows(void **state)
+{
+    (void)state;
+    static const char *mins[] = {"*", "0", "59", "*/7", "5-10", "50-10/5", "0,30", "17"};
+    static const char *hours[] = {"*", "0", "23", "22-2", "*/5", "9-17", "12"};
+    static const char *doms[] = {"*", "1", "31", "29", "L", "L-2", "LW", "1W", "31W", "28-3", "*/10", "15W"};
+    static const char *months[] = {"*", "2", "11-2", "*/3", "DEC", "1,3,5"};
+    static const char *dows[] = {"*", "MON-FRI", "1", "6L", "L", "3#2", "2#5", "SAT-MON", "7#4"};
+    static const char *years[] = {"*", "*", "2024", "2023-2026", "2199", "1970-1975"};
+    const int64_t end = utc(2200, 1, 1);
+    char expr[256];
+    long fires = 0;
+    for (int i = 0; i < 200; i++) {
+        bool by_dom = rnd(2);
+        snprintf(expr, sizeof expr, "cron(%s %s %s %s %s %s)", PICK(mins), PICK(hours), by_dom ? PICK(doms) : "?",
+                 PICK(months), by_dom ? "?" : PICK(dows), PICK(years));
+        pb_schedule s = parse_ok(expr, strlen(expr));
+        int64_t span = 60 * (int64_t)(1 + rnd(20 * 1440));
+        int64_t from = i % 5 == 0 ? end - (int64_t)rnd(30 * 86400) : (int64_t)rnd(230u * 365) * 86400 + rnd(86400);
+        int64_t to = from + span; /* window (from, to] */
+        int64_t next = pb_schedule_next(&s, 0, from);
+        for (int64_t t = (from / 60 + 1) * 60; t <= to; t += 60) {
+            bool want = t < end && ref_minute(&s, t);
+            if (want != (next == t))
+                fail_msg("%s: minute %lld: the scan says %s, pb_schedule_next says %lld", expr, (long long)t,
+                         want ? "fire" : "no fire", (long long)next);
+            if (want) {
+                fires++;
+                next = pb_schedule_next(&s, 0, t);
+            }
+        }
+        if (next >= 0 && next <= to)
+            fail_msg("%s: next %lld inside the window was not a scanned fire", expr, (long long)next);
+    }
+    assert_true(fires > 1000);
+}
+
 int main(int argc, char **argv)
 {
     static char path[4096];
@@ -577,6 +630,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_buffer_bounds),        cmocka_unit_test(test_error_contract),
         cmocka_unit_test(test_parse_masks),          cmocka_unit_test(test_rate_extremes),
         cmocka_unit_test(test_random_against_brute_force),
+        cmocka_unit_test(test_minute_scan_windows),
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     struct CMUnitTest *tests = calloc(n + nfixed, sizeof *tests);
