@@ -3,29 +3,32 @@
  * ListRuleNamesByTarget (AWS-SPEC §2.2, §2.3).
  *
  * Targets are validated member by member with AWS's limits and stored whole
- * (as the client sent them) so that listing echoes every member back.
- * pipebridge invokes SageMaker pipelines; a target of any other kind is
- * refused with an error that names it, rather than accepted and never
- * invoked.
+ * (as the client sent them) so that listing echoes every member back. Any
+ * target ARN is accepted, as AWS does, with the members of every target kind
+ * (EcsParameters, KinesisParameters, ...): which kinds can be invoked is
+ * delivery's business, and an invocation pipebridge cannot make fails there
+ * with its reason. A SageMaker pipeline target needs a RoleArn, as on AWS.
+ * Placeholders of an InputTemplate are checked with the scanner that
+ * substitutes them (bus/pb_transform.h); JSON paths are not checked here
+ * (AWS-SPEC §2.2).
  */
 #include "api_internal.h"
+
+#include "bus/pb_transform.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const other_params[] = {"KinesisParameters", "RunCommandParameters", "EcsParameters",
-                                           "BatchParameters", "SqsParameters", "HttpParameters",
-                                           "RedshiftDataParameters", "AppSyncParameters", NULL};
-
-/* The Target members pipebridge stores and echoes (AWS-SPEC §2.3). */
+/* The Target members pipebridge stores and echoes (AWS-SPEC §2.3): the
+ * common ones, and the parameters of the other target kinds, which are
+ * stored as sent (only their type is checked). */
 static const char *const known_members[] = {"Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer",
                                             "RetryPolicy", "DeadLetterConfig", "SageMakerPipelineParameters",
                                             NULL};
-
-static const char *const predefined[] = {"aws.events.rule-arn", "aws.events.rule-name",
-                                         "aws.events.event.ingestion-time", "aws.events.event",
-                                         "aws.events.event.json", NULL};
+static const char *const other_params[] = {"KinesisParameters", "RunCommandParameters", "EcsParameters",
+                                           "BatchParameters", "SqsParameters", "HttpParameters",
+                                           "RedshiftDataParameters", "AppSyncParameters", NULL};
 
 /* arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME */
 static bool pipeline_arn(const char *arn)
@@ -59,30 +62,6 @@ static bool param_name_ok(const char *s)
     return true;
 }
 
-/* The first <placeholder> in tmpl that is neither in map nor predefined. */
-static bool bad_placeholder(const char *tmpl, json_t *map, char *out, size_t cap)
-{
-    for (const char *p = tmpl; (p = strchr(p, '<')); p++) {
-        const char *q = p + 1;
-        while (*q && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
-                      *q == '_' || *q == '-' || *q == '.'))
-            q++;
-        if (*q != '>' || q == p + 1)
-            continue;
-        size_t n = (size_t)(q - p - 1);
-        if (n >= cap)
-            n = cap - 1;
-        memcpy(out, p + 1, n);
-        out[n] = '\0';
-        bool known = map && json_object_get(map, out);
-        for (size_t i = 0; !known && predefined[i]; i++)
-            known = !strcmp(out, predefined[i]);
-        if (!known)
-            return true;
-    }
-    return false;
-}
-
 static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fatal)
 {
     char p[256], q[320];
@@ -93,7 +72,7 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
     }
     const char *id = pb_v_str(v, t, "Id", PATH("id"), true, 1, 64, PB_CS_NAME);
     const char *arn = pb_v_str(v, t, "Arn", PATH("arn"), true, 1, 1600, PB_CS_ANY);
-    pb_v_str(v, t, "RoleArn", PATH("roleArn"), false, 1, 1600, PB_CS_ANY);
+    const char *role = pb_v_str(v, t, "RoleArn", PATH("roleArn"), false, 1, 1600, PB_CS_ANY);
     const char *input = pb_v_str(v, t, "Input", PATH("input"), false, 0, 8192, PB_CS_ANY);
     const char *ipath = pb_v_str(v, t, "InputPath", PATH("inputPath"), false, 0, 256, PB_CS_ANY);
     json_t *it = pb_v_object(v, t, "InputTransformer", PATH("inputTransformer"), false);
@@ -151,6 +130,12 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
             pb_v_str(v, json_is_object(e) ? e : NULL, "Value", q, true, 0, 1024, PB_CS_ANY);
         }
     }
+    for (size_t k = 0; other_params[k]; k++) {
+        char lc[64];
+        snprintf(lc, sizeof lc, "%s", other_params[k]);
+        lc[0] = (char)(lc[0] - 'A' + 'a');
+        pb_v_object(v, t, other_params[k], PATH(lc), false);
+    }
 #undef PATH
     if (v->count || v->type_error || !id || !arn)
         return 0; /* report shape errors first */
@@ -168,7 +153,7 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
         return pb_error_set(err, PB_EVALIDATION, "Only one of Input, InputPath, or InputTransformer must be provided for target %s.", id);
     }
     char bad[300];
-    if (tmpl && bad_placeholder(tmpl, map, bad, sizeof bad)) {
+    if (tmpl && pb_transform_bad_placeholder(tmpl, map, bad, sizeof bad)) {
         *fatal = true;
         return pb_error_set(err, PB_EVALIDATION, "InputTemplate for target %s contains invalid placeholder %s.", id,
                             bad);
@@ -180,27 +165,17 @@ static int check_target(pb_vctx *v, json_t *t, size_t i, pb_error *err, bool *fa
         bool known = false;
         for (size_t k = 0; !known && known_members[k]; k++)
             known = !strcmp(member, known_members[k]);
-        bool other = false;
-        for (size_t k = 0; !other && other_params[k]; k++)
-            other = !strcmp(member, other_params[k]);
-        if (!known && !other) {
+        for (size_t k = 0; !known && other_params[k]; k++)
+            known = !strcmp(member, other_params[k]);
+        if (!known) {
             *fatal = true;
             return pb_error_set(err, PB_ESERIALIZATION, "Unknown member %s in target %s", member, id);
         }
     }
-    for (size_t k = 0; other_params[k]; k++)
-        if (json_object_get(t, other_params[k])) {
-            *fatal = true;
-            return pb_error_set(err, PB_EUNSUPPORTED,
-                                "Target %s: %s is not supported by pipebridge, which invokes SageMaker pipelines only",
-                                id, other_params[k]);
-        }
-    if (!pipeline_arn(arn)) {
+    if (!role && pipeline_arn(arn)) {
+        /* AWS's wording for targets that need a role (CodePipeline, Step Functions, ...) */
         *fatal = true;
-        return pb_error_set(err, PB_EUNSUPPORTED,
-                            "Target %s: %s is not a target pipebridge can invoke; use a SageMaker pipeline ARN "
-                            "(arn:aws:sagemaker:REGION:ACCOUNT:pipeline/NAME)",
-                            id, arn);
+        return pb_error_set(err, PB_EVALIDATION, "RoleArn is required for target %s.", arn);
     }
     return 0;
 }

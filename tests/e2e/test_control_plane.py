@@ -112,7 +112,7 @@ class ControlPlane(unittest.TestCase):
         for i in range(5):
             self.ok("events", "put-rule", "--name", "p%d" % i, "--event-pattern", PATTERN)
             self.ok("events", "put-targets", "--rule", "p%d" % i, "--targets",
-                    '[{"Id":"t","Arn":"%s"}]' % PIPELINE)
+                    '[{"Id":"t","Arn":"%s","RoleArn":"%s"}]' % (PIPELINE, ROLE))
         events = self.srv.boto()
         pages, token = [], None
         while True:
@@ -161,7 +161,7 @@ class ControlPlane(unittest.TestCase):
 
     def test_errors(self):
         self.seed()
-        more = json.dumps([{"Id": str(i), "Arn": PIPELINE} for i in range(2, 7)])
+        more = json.dumps([{"Id": str(i), "Arn": PIPELINE, "RoleArn": ROLE} for i in range(2, 7)])
         err = self.fails("LimitExceededException", "events", "put-targets", "--rule", "R", "--targets", more)
         self.assertIn("The requested resource exceeds the maximum number allowed.", err)
         self.assertEqual(len(self.ok("events", "list-targets-by-rule", "--rule", "R")["Targets"]), 1)
@@ -184,9 +184,56 @@ class ControlPlane(unittest.TestCase):
                          PATTERN)
         self.assertIn("Value 'bad name!' at 'name' failed to satisfy constraint: Member must satisfy regular "
                       "expression pattern: [\\.\\-_A-Za-z0-9]+", err)
-        err = self.fails("ValidationException", "events", "put-targets", "--rule", "R", "--targets",
-                         '[{"Id":"l","Arn":"arn:aws:lambda:us-east-1:000000000000:function:f"}]')
-        self.assertIn("is not a target pipebridge can invoke", err)
+
+    def test_target_kinds(self):
+        """Any target ARN is stored and echoed, with the members of its kind, as
+        AWS does; a SageMaker pipeline target needs a RoleArn."""
+        self.ok("events", "put-rule", "--name", "K", "--event-pattern", PATTERN)
+        kinds = [
+            {"Id": "lambda", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:f"},
+            {"Id": "bus", "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/other",
+             "InputPath": "$.detail"},
+            {"Id": "sqs", "Arn": "arn:aws:sqs:us-east-1:000000000000:q.fifo",
+             "SqsParameters": {"MessageGroupId": "g"}},
+            {"Id": "ecs", "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c", "RoleArn": ROLE,
+             "EcsParameters": {"TaskDefinitionArn": "arn:aws:ecs:us-east-1:000000000000:task-definition/t:1",
+                               "TaskCount": 2, "LaunchType": "FARGATE"}},
+            {"Id": "kinesis", "Arn": "arn:aws:kinesis:us-east-1:000000000000:stream/s", "RoleArn": ROLE,
+             "KinesisParameters": {"PartitionKeyPath": "$.id"},
+             "InputTransformer": {"InputPathsMap": {"s": "$.detail.state"},
+                                  "InputTemplate": '{"state": <s>, "rule": <aws.events.rule-name>}'}},
+        ]
+        self.assertEqual(self.ok("events", "put-targets", "--rule", "K", "--targets", json.dumps(kinds)),
+                         {"FailedEntryCount": 0, "FailedEntries": []})
+        listed = self.ok("events", "list-targets-by-rule", "--rule", "K")["Targets"]
+        self.assertEqual(sorted(listed, key=lambda t: t["Id"]), sorted(kinds, key=lambda t: t["Id"]))
+        self.assertEqual(self.ok("events", "list-rule-names-by-target", "--target-arn",
+                                 "arn:aws:events:us-east-1:000000000000:event-bus/other")["RuleNames"], ["K"])
+
+        # a SageMaker pipeline target without RoleArn: AWS's ValidationException, nothing stored
+        self.ok("events", "remove-targets", "--rule", "K", "--ids", "lambda")
+        err = self.fails("ValidationException", "events", "put-targets", "--rule", "K", "--targets",
+                         json.dumps([{"Id": "p", "Arn": PIPELINE}]))
+        self.assertIn("RoleArn is required for target %s." % PIPELINE, err)
+        with self.assertRaises(ClientError) as cm:
+            self.srv.boto().put_targets(Rule="K", Targets=[
+                {"Id": "ok", "Arn": PIPELINE, "RoleArn": ROLE}, {"Id": "p", "Arn": PIPELINE}])
+        self.assertEqual(cm.exception.response["Error"]["Code"], "ValidationException")
+        self.assertEqual(cm.exception.response["Error"]["Message"], "RoleArn is required for target %s." % PIPELINE)
+        self.assertEqual(len(self.ok("events", "list-targets-by-rule", "--rule", "K")["Targets"]), 4)
+        self.ok("events", "put-targets", "--rule", "K", "--targets",
+                json.dumps([{"Id": "p", "Arn": PIPELINE, "RoleArn": ROLE}]))
+
+        # the members of other kinds are still type-checked, and placeholders too
+        status, _, body = raw_call(self.srv.url, "AWSEvents.PutTargets", json.dumps(
+            {"Rule": "K", "Targets": [{"Id": "e", "Arn": "arn:aws:ecs:us-east-1:000000000000:cluster/c",
+                                       "EcsParameters": "not an object"}]}).encode())
+        self.assertEqual((status, body["__type"]), (400, "SerializationException"))
+        err = self.fails("ValidationException", "events", "put-targets", "--rule", "K", "--targets", json.dumps(
+            [{"Id": "x", "Arn": "arn:aws:lambda:us-east-1:000000000000:function:f",
+              "InputTransformer": {"InputPathsMap": {"s": "$.detail.state"},
+                                   "InputTemplate": '"<s> and <status>"'}}]))
+        self.assertIn("InputTemplate for target x contains invalid placeholder status.", err)
 
     def test_signed_twenty_minutes_ago_and_raw_protocol(self):
         url = self.srv.url
