@@ -8,6 +8,7 @@
 #include "bus/pb_delivery.h"
 #include "bus/pb_metrics.h"
 #include "bus/pb_registry.h"
+#include "bus/pb_scheduler.h"
 #include "pipeline/pb_runner.h"
 #include "pb_api.h"
 #include "pb_sigv4.h"
@@ -24,6 +25,7 @@ struct pb_api {
     pb_runner *runner;
     pb_metrics *metrics;
     pb_delivery *delivery;
+    pb_scheduler *scheduler;
     pthread_mutex_t write_lock; /* held by operations that change state */
 };
 

@@ -83,6 +83,8 @@ static int put_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
         rc = pb_error_set(err, PB_ENOMEM, "out of memory");
         goto out;
     }
+    /* under --clock manual a rule is created at the manual time: rate rules count from it */
+    int64_t now = pb_scheduler_is_manual(ctx->scheduler) ? pb_scheduler_now_ms(ctx->scheduler) : ctx->now_ms;
     pb_rule_rec r = {.bus = bus,
                      .name = (char *)name,
                      .arn = arn,
@@ -92,8 +94,8 @@ static int put_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
                      .description = (char *)desc,
                      .role_arn = (char *)role,
                      .created_by = (char *)ctx->scope.account,
-                     .created_ms = ctx->now_ms,
-                     .modified_ms = ctx->now_ms};
+                     .created_ms = now,
+                     .modified_ms = now};
     bool created = false;
     rc = ctx->store->ops->rule_put(ctx->store, &ctx->scope, &r, tags, ntags, &created);
     if (rc == PB_ENOTFOUND) {
@@ -107,6 +109,7 @@ static int put_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, enabled(r.state) ? compiled : NULL, err);
     if (rc)
         goto out;
+    pb_scheduler_rule_changed(ctx->scheduler, &ctx->scope, bus, name);
     *out = json_object();
     json_object_set_new(*out, "RuleArn", json_string(arn));
 out:
@@ -159,6 +162,11 @@ static int describe_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *er
     if (rc)
         return pb_error_set(err, rc, "cannot read rule %s", name);
     *out = rule_json(&r, true);
+    /* ours: when an enabled schedule rule fires next (omitted when it never will) */
+    int64_t next = enabled(r.state) && r.schedule ? pb_scheduler_next_fire_ms(ctx->scheduler, &ctx->scope, bus, name)
+                                                  : -1;
+    if (next >= 0)
+        json_object_set_new(*out, "NextFireTime", json_integer(next / 1000));
     pb_rule_rec_free(&r);
     return 0;
 }
@@ -232,6 +240,7 @@ static int delete_rule(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     if (rc)
         return pb_error_set(err, rc, "cannot delete rule %s", name);
     pb_delivery_rule_changed(ctx->delivery, &ctx->scope, bus, name);
+    pb_scheduler_rule_changed(ctx->scheduler, &ctx->scope, bus, name);
     rc = pb_registry_set_rule(ctx->registry, &ctx->scope, bus, name, NULL, err);
     if (rc)
         return rc;
@@ -258,6 +267,9 @@ static int set_state(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err, c
     if (rc)
         return pb_error_set(err, rc, "cannot read rule %s", name);
     rc = pb_registry_set_stored_rule(ctx->registry, &ctx->scope, &r, err);
+    if (!rc && ctx->scheduler && (rc = pb_scheduler_set_rule(ctx->scheduler, &ctx->scope, bus, name, r.schedule,
+                                                             enabled(r.state), r.created_ms)) != 0)
+        pb_error_set(err, rc, "cannot schedule rule %s", name);
     pb_rule_rec_free(&r);
     if (rc)
         return rc;

@@ -25,6 +25,7 @@ typedef struct pb_credentials pb_credentials;
 typedef struct pb_runner pb_runner;
 typedef struct pb_delivery pb_delivery;
 typedef struct pb_metrics pb_metrics;
+typedef struct pb_scheduler pb_scheduler;
 
 typedef struct pb_server_config {
     const char *listen;   /* "127.0.0.1:4010"; port 0 picks a free one */
@@ -32,6 +33,8 @@ typedef struct pb_server_config {
     const char *store;    /* store URL; NULL: sqlite:<data_dir>/pipebridge.db */
     bool log_json;        /* one JSON object per log line instead of text */
     int threads;          /* HTTP worker threads; 0: 4 */
+    bool manual_clock;    /* --clock manual: schedules follow Pipebridge.AdvanceClock */
+    int schedule_catch_up; /* --schedule-catch-up: a pb_catchup (0 none, 1 latest, 2 all) */
 } pb_server_config;
 
 /* Everything a handler needs about one request. */
@@ -41,6 +44,7 @@ typedef struct pb_api_ctx {
     pb_runner *runner;     /* pipeline executions (SageMaker.* handlers) */
     pb_delivery *delivery; /* PutEvents; told when rules' targets change */
     pb_metrics *metrics;
+    pb_scheduler *scheduler; /* schedule rules; told when rules change */
     pb_scope scope;        /* caller's account and region */
     const char *operation; /* "PutRule" */
     int64_t now_ms;
@@ -99,6 +103,7 @@ extern const pb_api_op pb_sagemaker_pipeline_ops[];  /* sagemaker_pipelines.c */
 extern const pb_api_op pb_sagemaker_exec_ops[];      /* sagemaker_executions.c */
 extern const pb_api_op pb_sagemaker_tag_ops[];       /* sagemaker_tags.c */
 extern const pb_api_op pb_pipebridge_ops[];          /* pipebridge_dlq.c: Pipebridge.* (dead letters) */
+extern const pb_api_op pb_pipebridge_clock_ops[];    /* pipebridge_clock.c: AdvanceClock, PreviewSchedule */
 extern const pb_api_op pb_pipebridge_console_ops[];  /* pipebridge_console.c: ExplainEventPattern */
 
 /* ----------------------------------------------------------- console -- */

@@ -70,7 +70,8 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
                                                      pb_events_tag_ops, pb_events_put_ops, NULL};
     static const pb_api_op *const sagemaker_tables[] = {pb_sagemaker_pipeline_ops, pb_sagemaker_exec_ops,
                                                         pb_sagemaker_tag_ops, NULL};
-    static const pb_api_op *const pipebridge_tables[] = {pb_pipebridge_ops, pb_pipebridge_console_ops, NULL};
+    static const pb_api_op *const pipebridge_tables[] = {pb_pipebridge_ops, pb_pipebridge_console_ops,
+                                                            pb_pipebridge_clock_ops, NULL};
     pb_error err;
     new_request_id(resp->request_id);
     resp->error_type[0] = '\0';
@@ -144,6 +145,7 @@ void pb_api_handle(pb_api *api, const pb_api_request *req, pb_api_response *resp
                       .registry = api->registry,
                       .runner = api->runner,
                       .delivery = api->delivery,
+                      .scheduler = api->scheduler,
                       .metrics = api->metrics,
                       .scope = {who.account, who.region},
                       .operation = opname,

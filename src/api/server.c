@@ -223,10 +223,13 @@ static void completed(void *cls, struct MHD_Connection *c, void **state, enum MH
     }
 }
 
-/* Delivery first (its workers call the runner), then the runner, which ends
+/* The scheduler first (it fires into delivery), delivery (its workers call
+ * the runner), then the runner, which ends
  * running steps before the store closes. */
 static void stop_engines(pb_api *api)
 {
+    pb_scheduler_free(api->scheduler); /* first: it fires into delivery */
+    api->scheduler = NULL;
     if (api->runner)
         pb_runner_set_event_hook(api->runner, NULL, NULL);
     pb_delivery_free(api->delivery);
@@ -335,6 +338,11 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     if (rc)
         goto fail;
     pb_runner_set_event_hook(s->api.runner, (void (*)(void *))pb_delivery_outbox_notify, s->api.delivery);
+    pb_scheduler_config scfg = {.store = s->api.store, .delivery = s->api.delivery,
+                                .manual_clock = cfg->manual_clock, .catchup = (pb_catchup)cfg->schedule_catch_up};
+    rc = pb_scheduler_create(&scfg, &s->api.scheduler, err);
+    if (rc)
+        goto fail;
     malloc_trim(0); /* give back what loading every rule at once left free */
     unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
     s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,

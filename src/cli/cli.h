@@ -26,7 +26,8 @@ int pb_cli_service_error(const char *operation, const pb_error *err);
 int pb_cmd_serve(int argc, char **argv);
 int pb_cmd_test_event_pattern(int argc, char **argv);
 int pb_cmd_explain_event_pattern(int argc, char **argv);
-int pb_cmd_next_fire_times(int argc, char **argv);
+int pb_cmd_schedule_preview(int argc, char **argv);
+int pb_cmd_next_fire_times(int argc, char **argv); /* schedule-preview's older name */
 int pb_cmd_dead_letters(int argc, char **argv); /* over HTTP: http_client.h */
 
 #endif

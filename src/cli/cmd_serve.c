@@ -6,6 +6,7 @@
  * finish, the store is closed cleanly).
  */
 #include "api/pb_api.h"
+#include "bus/pb_scheduler.h"
 #include "cli.h"
 #include "common/pb_log.h"
 
@@ -17,6 +18,7 @@
 
 static const char serve_usage[] =
     "usage: pipebridge serve [--listen HOST:PORT] [--data-dir DIR] [--store URL] [--log-format text|json]\n"
+    "                        [--clock real|manual] [--schedule-catch-up none|latest|all]\n"
     "\n"
     "Runs the pipebridge server: the EventBridge API (AWSEvents.*) over AWS JSON 1.1\n"
     "with SigV4, for the AWS CLI, boto3 and the AWS SDKs (--endpoint-url).\n"
@@ -27,6 +29,11 @@ static const char serve_usage[] =
     "                        postgresql://... is not supported yet\n"
     "  --log-format FORMAT   text (default) or json: one line per request\n"
     "  --threads N           HTTP worker threads (default 4)\n"
+    "  --clock CLOCK         real (default) or manual: schedules fire only when\n"
+    "                        Pipebridge.AdvanceClock moves the clock (kept in the store)\n"
+    "  --schedule-catch-up P ticks missed while the server was down: none (default,\n"
+    "                        as AWS), latest (each rule's last one) or all (each\n"
+    "                        rule's last 1000); they carry \"pipebridge-catch-up\": true\n"
     "\n"
     "On first start DIR/credentials is created with the development credential\n"
     "(access key test, secret test, account 000000000000); the server refuses a\n"
@@ -55,6 +62,20 @@ int pb_cmd_serve(int argc, char **argv)
             cfg.store = val;
         else if (!strcmp(o, "--threads"))
             cfg.threads = atoi(val);
+        else if (!strcmp(o, "--clock")) {
+            if (strcmp(val, "real") && strcmp(val, "manual")) {
+                fprintf(stderr, "pipebridge serve: --clock is real or manual\n");
+                return PB_EXIT_USAGE;
+            }
+            cfg.manual_clock = !strcmp(val, "manual");
+        } else if (!strcmp(o, "--schedule-catch-up")) {
+            pb_catchup c;
+            if (pb_scheduler_parse_catchup(val, &c)) {
+                fprintf(stderr, "pipebridge serve: --schedule-catch-up is none, latest or all\n");
+                return PB_EXIT_USAGE;
+            }
+            cfg.schedule_catch_up = (int)c;
+        }
         else if (!strcmp(o, "--log-format")) {
             if (strcmp(val, "text") && strcmp(val, "json")) {
                 fprintf(stderr, "pipebridge serve: --log-format is text or json\n");

@@ -22,7 +22,8 @@ static const char usage[] =
     "  serve                  run the server (EventBridge API over AWS JSON 1.1 + SigV4)\n"
     "  test-event-pattern     does an event match a pattern? (like aws events test-event-pattern)\n"
     "  explain-event-pattern  why an event does or does not match a pattern\n"
-    "  next-fire-times        when a rate() or cron() schedule would fire next\n"
+    "  schedule-preview       when a rate(), cron() or at() schedule fires next\n"
+    "                         (next-fire-times: its older name)\n"
     "  dead-letters           list or redrive the target invocations kept as dead letters\n"
     "                         (asks a server: --endpoint-url, default http://127.0.0.1:4010;\n"
     "                         signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the\n"
@@ -103,6 +104,8 @@ int main(int argc, char **argv)
         return pb_cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "test-event-pattern"))
         return pb_cmd_test_event_pattern(argc - 2, argv + 2);
+    if (!strcmp(cmd, "schedule-preview"))
+        return pb_cmd_schedule_preview(argc - 2, argv + 2);
     if (!strcmp(cmd, "next-fire-times"))
         return pb_cmd_next_fire_times(argc - 2, argv + 2);
     if (!strcmp(cmd, "explain-event-pattern"))

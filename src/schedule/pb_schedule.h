@@ -88,4 +88,18 @@ int pb_schedule_parse(const char *expr, size_t len, pb_schedule *out, pb_error *
  * rate). */
 int64_t pb_schedule_next(const pb_schedule *s, int64_t anchor, int64_t after);
 
+/* The next up to `count` fire times strictly after `from` into out[]
+ * (consecutive pb_schedule_next; a rate counts from `from`, as if the rule
+ * were created then). Returns how many: fewer than count when the schedule
+ * then never fires again, 0 when it never fires after `from`. */
+size_t pb_schedule_preview(const pb_schedule *s, int64_t from, size_t count, int64_t *out);
+
+/* UTC "YYYY-MM-DDTHH:MM:SSZ" of t (seconds) into out (at least 32 bytes;
+ * years 0..9999). */
+void pb_schedule_iso(int64_t t, char out[32]);
+
+/* Parses "YYYY-MM-DDTHH:MM:SS" optionally followed by "Z" (or by "+00:00"),
+ * or "YYYY-MM-DD" (midnight), into seconds: 0 or PB_EVALIDATION. */
+int pb_schedule_parse_iso(const char *text, int64_t *out);
+
 #endif

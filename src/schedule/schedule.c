@@ -16,6 +16,7 @@
  */
 #include "pb_schedule.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define INVALID_MSG "Parameter ScheduleExpression is not valid."
@@ -538,4 +539,47 @@ int64_t pb_schedule_next(const pb_schedule *s, int64_t anchor, int64_t after)
         return s->at_seconds > after ? s->at_seconds : -1;
     }
     return -1;
+}
+
+/* ------------------------------------------------------------- preview -- */
+
+size_t pb_schedule_preview(const pb_schedule *s, int64_t from, size_t count, int64_t *out)
+{
+    size_t n = 0;
+    for (int64_t t = from; n < count; n++) {
+        if ((t = pb_schedule_next(s, from, t)) < 0)
+            break;
+        out[n] = t;
+    }
+    return n;
+}
+
+void pb_schedule_iso(int64_t t, char out[32])
+{
+    int64_t days = floor_div(t, 86400), sec = t - days * 86400;
+    int y, m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(sec / 3600), (int)(sec % 3600 / 60),
+             (int)(sec % 60));
+}
+
+int pb_schedule_parse_iso(const char *text, int64_t *out)
+{
+    size_t len = text ? strlen(text) : 0;
+    int y, mo, d, h = 0, mi = 0, se = 0;
+    if (len < 10 || text[4] != '-' || text[7] != '-' || !fixed_digits(text, 4, &y) ||
+        !fixed_digits(text + 5, 2, &mo) || !fixed_digits(text + 8, 2, &d))
+        return PB_EVALIDATION;
+    if (len > 10) {
+        const char *z = text + 19;
+        if (len < 19 || (text[10] != 'T' && text[10] != ' ') || text[13] != ':' || text[16] != ':' ||
+            !fixed_digits(text + 11, 2, &h) || !fixed_digits(text + 14, 2, &mi) || !fixed_digits(text + 17, 2, &se))
+            return PB_EVALIDATION;
+        if (!(len == 19 || (len == 20 && (*z == 'Z' || *z == 'z')) || (len == 25 && !strcmp(z, "+00:00"))))
+            return PB_EVALIDATION;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+        return PB_EVALIDATION;
+    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    return 0;
 }

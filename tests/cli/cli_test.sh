@@ -75,6 +75,24 @@ check "next fire times rate" 0 '{"FireTimes": ["2026-11-25T00:05:00Z", "2026-11-
 check "next fire times invalid" 254 "" \
   "An error occurred (ValidationException) when calling the NextFireTimes operation: Parameter ScheduleExpression is not valid." \
   "$PB" next-fire-times --schedule-expression 'rate(1 minutes)'
+check "schedule-preview seed" 0 '2026-12-07T08:00:00Z
+2027-01-04T08:00:00Z
+2027-02-01T08:00:00Z' "" \
+  "$PB" schedule-preview --schedule-expression 'cron(0 8 ? * MON#1 *)' --count 3 --from 2026-11-25T00:00:00Z
+check "schedule-preview json" 0 '["2026-11-25T00:05:00Z", "2026-11-25T00:10:00Z"]' "" \
+  "$PB" schedule-preview --schedule-expression 'rate(5 minutes)' --count 2 --from 2026-11-25T00:00:00 --output json
+check "schedule-preview default count" 0 "" "" \
+  "$PB" schedule-preview --schedule-expression 'cron(0/15 * * * ? *)' --from 2026-11-25
+[ "$(wc -l < "$tmp/out")" -eq 10 ] && pass=$((pass + 1)) || { echo "FAIL schedule-preview: not 10 lines"; fail=$((fail + 1)); }
+check "schedule-preview at" 0 '["2026-12-07T08:00:30Z"]' "" \
+  "$PB" schedule-preview --schedule-expression 'at(2026-12-07T08:00:30)' --from 2026-11-25T00:00:00Z --output json
+check "schedule-preview never" 0 "" "never fires after 2026-11-25T00:00:00Z" \
+  "$PB" schedule-preview --schedule-expression 'cron(0 0 1 1 ? 2020)' --from 2026-11-25T00:00:00Z
+check "schedule-preview invalid" 254 "" \
+  "An error occurred (ValidationException) when calling the PreviewSchedule operation: Parameter ScheduleExpression is not valid." \
+  "$PB" schedule-preview --schedule-expression 'cron(0 1 * * * *)'
+check "schedule-preview bad from" 252 "" "--from wants" \
+  "$PB" schedule-preview --schedule-expression 'rate(1 minute)' --from tomorrow
 check "unknown command" 252 "" "unknown command" "$PB" frobnicate
 # dead-letters without a server (with one: tests/e2e/test_dead_letters.py)
 check "dead-letters help" 0 "" "" "$PB" dead-letters --help
