@@ -586,7 +586,8 @@ async function viewCreate() {
     }
     $("#wizard-back").hidden = W.step === 0;
     $("#wizard-next").hidden = W.step === STEPS.length - 1;
-    $("#wizard-create").hidden = W.step !== STEPS.length - 1;
+    // once the review was reached, Create is offered on every step (fix a field, create again)
+    $("#wizard-create").hidden = W.reached !== STEPS.length - 1;
     panel.replaceChildren(h("h2", { id: "wizard-step-title", tabindex: "-1" },
       `Step ${W.step + 1} of ${STEPS.length}: ${STEPS[W.step]}`), ...[stepName, stepType, stepBus, stepTargets,
       stepRole, stepTags, stepReview][W.step]());
@@ -732,13 +733,13 @@ async function viewCreate() {
 
   // Pipebridge.PreviewSchedule: the next 10 fire times, shown in UTC and local time.
   async function preview() {
-    const box = $("#schedule-preview");
+    const box = $("#schedule-preview"), err = $("#schedule-error");
     if (!box) return true;
     const expr = scheduleExpression(W);
     try {
       const r = await call("Pipebridge.PreviewSchedule", { ScheduleExpression: expr, Count: 10 });
-      if (scheduleExpression(W) !== expr) return true; // typed on since
-      $("#schedule-error").textContent = "";
+      if (!box.isConnected || scheduleExpression(W) !== expr) return true; // moved or typed on since
+      err.textContent = "";
       const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
       const rows = (r.FireTimes || []).map((t, i) => {
         const d = new Date(t);
@@ -753,7 +754,7 @@ async function viewCreate() {
           "This server cannot preview schedules yet (Pipebridge.PreviewSchedule is missing)."));
         return true;
       }
-      $("#schedule-error").textContent = e.message;
+      err.textContent = e.message;
       box.replaceChildren();
       return false;
     }
@@ -1102,7 +1103,6 @@ async function viewCreate() {
   async function create() {
     const btn = $("#wizard-create");
     btn.disabled = true;
-    $("#create-error").textContent = "";
     try {
       for (let i = 0; i < STEPS.length - 1; i++) {
         W.step = i; render();
@@ -1144,7 +1144,7 @@ async function viewCreate() {
       announce(`Rule ${done.name} created.`);
       location.hash = `#/rule/${encodeURIComponent(done.bus)}/${encodeURIComponent(done.name)}`;
     } catch (e) {
-      $("#create-error").textContent = `${e.type}: ${e.message}`;
+      showAt([STEPS.length - 1, "create-error"], `${e.type}: ${e.message}`);
     } finally {
       const b = $("#wizard-create");
       if (b) b.disabled = false;
