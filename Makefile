@@ -1,5 +1,6 @@
 # pipebridge — the two commands:
-#   make run    install what is missing, build, start the server (127.0.0.1:4010, SQLite in ./data)
+#   make run    install what is missing, build, start the server (127.0.0.1:4010, SQLite in ./data;
+#               the web console at http://127.0.0.1:4010/console/)
 #   make test   install what is missing, build, run every test (CTest)
 # Also: make build, make asan (ASan+UBSan build and its tests), make bench, make clean.
 
@@ -22,6 +23,7 @@ build: deps
 
 # Starts the server on the embedded default: SQLite in ./data, 127.0.0.1:4010.
 run: build
+	@echo "pipebridge: web console at http://127.0.0.1:4010/console/ (sign in with test / test on a new ./data)"
 	@$(BUILD)/pipebridge serve --listen 127.0.0.1:4010 --data-dir ./data
 
 test: deps-test

@@ -5,11 +5,15 @@
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libc6-dev zlib1g-dev libmicrohttpd-dev libsqlite3-dev libssl-dev libjansson-dev libcurl4-openssl-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 awscli python3-boto3)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev python3 awscli python3-boto3 chromium)
 
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then
   want+=("${test_pkgs[@]}")
+  # the console's browser test (tests/console) runs node and npm: Debian's, unless
+  # some other node (NodeSource's bundles npm) is installed already
+  command -v node >/dev/null || want+=(nodejs)
+  command -v npm >/dev/null || want+=(npm)
 fi
 
 missing=()

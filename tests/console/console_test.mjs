@@ -100,6 +100,16 @@ async function shot(name) {
   console.log(`     screenshot ${file}`);
 }
 const text = (sel) => page.locator(sel).innerText();
+// page.waitForFunction of older Playwright evaluates strings, which the console's CSP forbids
+// (no 'unsafe-eval'): poll with page.evaluate instead.
+async function waitUntil(fn, timeout = 15000) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    if (await page.evaluate(fn).catch(() => false)) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${fn}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const visible = (sel) => page.locator(sel).isVisible();
 
 async function run() {
@@ -118,7 +128,7 @@ async function run() {
   await page.getByLabel("Access key ID").fill("nobody");
   await page.getByLabel("Secret access key").fill("test");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForFunction(() => /does not know that access key/.test(document.querySelector("#signin-error").textContent));
+  await waitUntil(() => /does not know that access key/.test(document.querySelector("#signin-error").textContent));
   check(true, "unknown access key: the message says so");
 
   // the right pair, by keyboard only
@@ -169,12 +179,12 @@ async function run() {
   await shot("wizard-pattern-no-match");
   await page.getByLabel("Event pattern (JSON)").fill('{"source": ["com.example.orders"], "detail": {"amount": [{"numeric": [">", 0');
   await page.getByRole("button", { name: "Test pattern" }).click();
-  await page.waitForFunction(() => document.querySelector("#event-pattern-error").textContent.length > 0);
+  await waitUntil(() => document.querySelector("#event-pattern-error").textContent.length > 0);
   const patErr = await text("#event-pattern-error");
   check(/^Event pattern is not valid/.test(patErr), `an invalid pattern shows AWS's message: "${patErr}"`);
   await page.getByLabel("Event pattern (JSON)").fill('{"source": ["com.example.orders"], "detail-type": ["order.created"]}');
   await page.getByRole("button", { name: "Test pattern" }).click();
-  await page.waitForFunction(() => /matches/.test((document.querySelector("#test-verdict") || {}).textContent || ""));
+  await waitUntil(() => /matches/.test((document.querySelector("#test-verdict") || {}).textContent || ""));
   check((await text("#test-verdict")).includes("The sample event matches the pattern."), "Test pattern: match");
   await shot("wizard-pattern-match");
   await page.getByRole("button", { name: "Next" }).click();
@@ -254,8 +264,7 @@ async function run() {
   await shot("executions");
   await page.locator("#executions tbody a").first().click();
   await page.locator("#execution-params").waitFor();
-  await page.waitForFunction(() => document.querySelector("#execution-status").textContent === "Succeeded",
-    null, { timeout: 30000 });
+  await waitUntil(() => document.querySelector("#execution-status").textContent === "Succeeded", 30000);
   const params = await page.locator("#execution-params tbody tr").allInnerTexts();
   const got = Object.fromEntries(params.map((r) => r.split("\t").map((x) => x.trim())));
   check(got.Mode === "fast" && got.OrderId === "o-777", `execution parameters: ${JSON.stringify(got)}`);
@@ -277,8 +286,8 @@ async function run() {
   await page.getByLabel("Schedule", { exact: true }).check();
   await page.getByLabel("A fine-grained schedule (cron)").check();
   await page.getByLabel("Cron expression").fill("0 12 * * ? *");
-  await page.waitForFunction(() => document.querySelector("#next-fires") || document.querySelector("#preview-unavailable") ||
-    document.querySelector("#schedule-error").textContent, null, { timeout: 10000 });
+  await waitUntil(() => !!(document.querySelector("#next-fires") || document.querySelector("#preview-unavailable") ||
+    document.querySelector("#schedule-error").textContent), 10000);
   if (await page.locator("#preview-unavailable").count()) {
     console.log("SKIP next-10 list: the server has no Pipebridge.PreviewSchedule yet (it is being added)");
   } else {
@@ -292,8 +301,8 @@ async function run() {
     check(rows.every((r) => / 12:00:00 UTC/.test(r)), "every trigger at 12:00 UTC, with local time beside it");
   }
   await page.getByLabel("Cron expression").fill("0 12 * * * *");
-  await page.waitForFunction(() => document.querySelector("#schedule-error").textContent.length > 0 ||
-    document.querySelector("#preview-unavailable"), null, { timeout: 10000 });
+  await waitUntil(() => document.querySelector("#schedule-error").textContent.length > 0 ||
+    !!document.querySelector("#preview-unavailable"), 10000);
   if (!(await page.locator("#preview-unavailable").count()))
     check(/ScheduleExpression is not valid/.test(await text("#schedule-error")),
       `an invalid cron shows the server's message: "${await text("#schedule-error")}"`);
@@ -338,7 +347,7 @@ async function run() {
   await shot("rules");
   await page.getByRole("link", { name: "nightly-orders" }).click();
   await page.getByRole("button", { name: "Disable" }).click();
-  await page.waitForFunction(() => document.querySelector("#rule-state").textContent === "DISABLED");
+  await waitUntil(() => document.querySelector("#rule-state").textContent === "DISABLED");
   check(aws("events", "describe-rule", "--name", "nightly-orders").State === "DISABLED", "disabled from the console");
   await page.getByRole("link", { name: "Pipelines" }).click();
   await page.getByRole("link", { name: "orders-pipeline" }).waitFor();

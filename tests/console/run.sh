@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the console's browser test (console_test.mjs) for CTest.
 #   tests/console/run.sh PIPEBRIDGE_BINARY SCREENSHOT_DIR
-# Needs node (>= 20), npm and Debian's chromium; installs playwright-core from
+# Needs node (>= 18, Debian 12's), npm and Debian's chromium; installs playwright-core from
 # the committed package-lock.json into tests/console/node_modules (npm ci)
 # when it is missing or out of date. A missing tool FAILS the test with a
 # message: the console is not tested silently by nobody.
@@ -14,7 +14,7 @@ command -v node >/dev/null || fail "node is not installed (Debian: apt-get insta
 command -v npm >/dev/null || fail "npm is not installed (Debian: apt-get install npm; scripts/deps.sh test does it)"
 [ -x "$chromium" ] || fail "$chromium is missing (Debian: apt-get install chromium; scripts/deps.sh test does it)"
 major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$major" -ge 20 ] || fail "node $(node --version) is too old: playwright-core needs node 20 or later"
+[ "$major" -ge 18 ] || fail "node $(node --version) is too old: playwright-core needs node 18 or later"
 
 # npm ci when node_modules does not hold what the lock file says
 stamp="$here/node_modules/.package-lock.json"

@@ -538,6 +538,12 @@ async function viewCreate() {
   main().replaceChildren(h("h1", {}, "Create rule"), h("div", { class: "wizard" }, stepNav,
     h("div", { class: "wizard-body" }, h("div", { id: "wizard-banner" }), panel, actions)));
 
+  // a field being corrected loses its error at once (the step re-checks on Next)
+  panel.addEventListener("input", (ev) => {
+    const id = ev.target.id;
+    if (id && ev.target.getAttribute("aria-invalid") === "true" && !/^rule-name$/.test(id)) setErr(id, "");
+  });
+
   function renderBanner() {
     const b = $("#wizard-banner");
     if (!W.ruleCreated) return b.replaceChildren();
@@ -839,6 +845,8 @@ async function viewCreate() {
           "Failed invocations are kept as dead letters under this ARN (see Dead letters).")),
       W.targets.length > 1 ? h("button", { type: "button", class: "link", onclick: () => {
         W.targets.splice(i, 1); redraw();
+        const e = $("#add-target-error");
+        if (e) e.textContent = "";
       } }, `Remove target ${i + 1}`) : null);
   }
 
