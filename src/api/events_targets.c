@@ -235,6 +235,8 @@ static int put_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
             pb_error_set(err, rc, "The requested resource exceeds the maximum number allowed.");
         else if (rc)
             pb_error_set(err, rc, "cannot store targets of rule %s", rule);
+        else
+            pb_delivery_rule_changed(ctx->delivery, &ctx->scope, bus, rule); /* events from now on see them */
     }
     for (size_t i = 0; i < n; i++)
         free(recs[i].json);
@@ -282,6 +284,7 @@ static int remove_targets(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
         rc = ctx->store->ops->targets_remove(ctx->store, &ctx->scope, bus, rule, idv, n);
     if (rc)
         return pb_error_set(err, rc, "cannot remove targets of rule %s", rule);
+    pb_delivery_rule_changed(ctx->delivery, &ctx->scope, bus, rule);
     *out = no_failures();
     return 0;
 }

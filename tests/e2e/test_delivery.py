@@ -400,6 +400,26 @@ class Targets(Base):
         self.assertEqual(metric(self.srv.url, "pipebridge_triggered_rules_total", bus="orders", rule="on-orders"), 1)
 
 
+    def test_changed_targets_apply_to_the_next_event(self):
+        """PutTargets and RemoveTargets take effect for the very next event,
+        although the targets of a rule that matched before are cached."""
+        self.create("per-event", PER_EVENT)
+        self.create("other", PER_EVENT)
+        self.rule("switch", {"source": ["my.app"]}, [sagemaker_target("a", "per-event", [("EventId", "$.id")])])
+        self.put({"Source": "my.app", "DetailType": "t", "Detail": "{}"})
+        self.wait_executions("per-event", 1)
+        self.ok("events", "put-targets", "--rule", "switch", "--targets",
+                json.dumps([sagemaker_target("a", "other", [("EventId", "$.id")])]))
+        eid = self.put({"Source": "my.app", "DetailType": "t", "Detail": "{}"})[0]["EventId"]
+        ex = self.wait_executions("other", 1)
+        self.assertEqual(self.params(ex[0]["PipelineExecutionArn"]), {"EventId": eid})
+        self.ok("events", "remove-targets", "--rule", "switch", "--ids", "a")
+        self.put({"Source": "my.app", "DetailType": "t", "Detail": "{}"})
+        self.wait_idle()
+        self.assertEqual(len(self.executions("per-event")), 1)
+        self.assertEqual(len(self.executions("other")), 1)
+
+
 class PutEvents(Base):
     """AWS-SPEC §2.2: what the answer says, entry by entry."""
 
