@@ -24,4 +24,5 @@ if [ ! -f "$stamp" ] || ! cmp -s <(node -e 'const l=require(process.argv[1]);con
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed (is the npm registry reachable?)"
 fi
 
+node "$here/sha256_check.mjs" "$here/../../web/console/app.js"
 exec node "$here/console_test.mjs" "$@"
