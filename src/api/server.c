@@ -223,6 +223,9 @@ static void completed(void *cls, struct MHD_Connection *c, void **state, enum MH
     }
 }
 
+/* The runner's event hook: status-change events wait in the outbox. */
+static void outbox_hook(void *delivery) { pb_delivery_outbox_notify(delivery); }
+
 /* The scheduler first (it fires into delivery), delivery (its workers call
  * the runner), then the runner, which ends
  * running steps before the store closes. */
@@ -337,7 +340,7 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     rc = pb_delivery_create(&dcfg, &s->api.delivery, err);
     if (rc)
         goto fail;
-    pb_runner_set_event_hook(s->api.runner, (void (*)(void *))pb_delivery_outbox_notify, s->api.delivery);
+    pb_runner_set_event_hook(s->api.runner, outbox_hook, s->api.delivery);
     pb_scheduler_config scfg = {.store = s->api.store, .delivery = s->api.delivery,
                                 .manual_clock = cfg->manual_clock, .catchup = (pb_catchup)cfg->schedule_catch_up};
     rc = pb_scheduler_create(&scfg, &s->api.scheduler, err);

@@ -44,6 +44,8 @@ struct fx {
     pb_delivery *delivery;
 };
 
+static void outbox_hook(void *delivery) { pb_delivery_outbox_notify(delivery); }
+
 static void start_delivery(struct fx *f)
 {
     pb_delivery_config cfg = {.store = f->store, .registry = f->registry, .runner = f->runner,
@@ -51,7 +53,7 @@ static void start_delivery(struct fx *f)
     pb_error err;
     if (pb_delivery_create(&cfg, &f->delivery, &err))
         fail_msg("delivery: %s", err.message);
-    pb_runner_set_event_hook(f->runner, (void (*)(void *))pb_delivery_outbox_notify, f->delivery);
+    pb_runner_set_event_hook(f->runner, outbox_hook, f->delivery);
 }
 
 static void stop_delivery(struct fx *f)
