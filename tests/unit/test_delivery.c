@@ -14,7 +14,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +29,8 @@
 #include "pipeline/pb_pipearn.h"
 #include "pipeline/pb_runner.h"
 #include "store/pb_store.h"
+
+#include "fixture.h"
 
 #define WAIT_MS 20000
 
@@ -66,8 +67,7 @@ static void stop_delivery(struct fx *f)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-delivery-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (pb_test_tmpdir(f->dir, sizeof f->dir, "pb-delivery"))
         return -1;
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s/pb.db", f->dir);
@@ -82,12 +82,6 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
@@ -96,7 +90,7 @@ static int teardown(void **state)
     pb_metrics_free(f->metrics);
     pb_registry_free(f->registry);
     pb_store_close(f->store);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    pb_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -11,7 +11,7 @@
  * Every test ends by checking that this process has no child left, zombie or
  * not; the last test checks it once more after all of them.
  */
-#define _GNU_SOURCE /* nftw */
+#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +34,8 @@
 
 #include "common/pb_error.h"
 #include "pipeline/pb_proc.h"
+
+#include "fixture.h"
 
 #define MAX_PROCS 8
 #define LONG_WAIT_MS 20000 /* "ends soon": generous, only a hang fails it */
@@ -56,8 +57,7 @@ static int setup(void **state)
     struct fx *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-proc-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (pb_test_tmpdir(f->dir, sizeof f->dir, "pb-proc")) {
         free(f);
         return -1;
     }
@@ -67,18 +67,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     for (int i = 0; i < f->nprocs; i++)
         pb_proc_free(f->procs[i]);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    pb_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +31,8 @@
 #include "pipeline/pb_runner.h"
 #include "store/pb_store.h"
 
+#include "fixture.h"
+
 #define WAIT_MS 20000
 
 static const pb_scope SC = {"000000000000", "us-east-1"};
@@ -45,8 +46,7 @@ struct fx {
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-runner-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (pb_test_tmpdir(f->dir, sizeof f->dir, "pb-runner"))
         return -1;
     char url[128];
     snprintf(url, sizeof url, "sqlite:%s/pb.db", f->dir);
@@ -60,18 +60,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     struct fx *f = *state;
     pb_runner_free(f->runner);
     pb_store_close(f->store);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    pb_test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -22,7 +22,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -38,81 +37,18 @@
 
 #include <sqlite3.h>
 
+#include "fixture.h"
+
 static const pb_scope SC = {"123456789012", "us-east-1"};
 static const pb_scope SC_REGION = {"123456789012", "eu-west-1"};
 static const pb_scope SC_ACCOUNT = {"210987654321", "us-east-1"};
 
 /* ------------------------------------------------------------ fixture -- */
 
-typedef struct fx {
-    char dir[64];
-    char path[128]; /* dir/store.db */
-    char url[160];  /* sqlite:path */
-    pb_store *s;
-} fx;
+typedef pb_test_store_fx fx;
 
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    *state = f;
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pb_store_close(f->s);
-    rm_tree(f->dir);
-    free(f);
-    return 0;
-}
-
-static pb_store *open_ok(fx *f)
-{
-    pb_error err;
-    pb_error_clear(&err);
-    pb_store *s = NULL;
-    int rc = pb_store_open(f->url, &s, &err);
-    if (rc != 0)
-        fail_msg("pb_store_open(%s): %d %s", f->url, rc, err.message);
-    assert_non_null(s);
-    f->s = s;
-    return s;
-}
-
-static void reopen(fx *f)
-{
-    pb_store_close(f->s);
-    f->s = NULL;
-    open_ok(f);
-}
+static int setup(void **state) { return pb_test_store_setup(state, "pb-store"); }
+static int teardown(void **state) { return pb_test_store_teardown(state); }
 
 /* ------------------------------------------------------------ helpers -- */
 
@@ -253,29 +189,6 @@ static const char *names_by_target(pb_store *s, const pb_scope *sc, const char *
     return buf;
 }
 
-/* The text of the first column of the first row of sql on db ("" if none). */
-static const char *sql_text(sqlite3 *db, const char *sql, char *buf, size_t len)
-{
-    sqlite3_stmt *st = NULL;
-    buf[0] = '\0';
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return buf;
-}
-
-static void sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-}
-
 /* -------------------------------------------------------------- open -- */
 
 static void test_open_schemes(void **state)
@@ -337,7 +250,7 @@ static void test_open_scheme_case_and_reopen(void **state)
     pb_target_rec t = tgt("t1", "arn:aws:sqs:us-east-1:123456789012:q", "{\"Id\":\"t1\"}");
     assert_int_equal(s->ops->targets_put(s, &SC, "orders", "r1", &t, 1, 5), 0);
 
-    reopen(f);
+    pb_test_store_fx_reopen(f);
     s = f->s;
     pb_bus_rec got;
     assert_int_equal(s->ops->bus_get(s, &SC, "orders", &got), 0);
@@ -396,14 +309,14 @@ static void test_open_not_a_database(void **state)
 static void test_connection_settings(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     assert_non_null(db);
     char buf[64];
-    assert_string_equal(sql_text(db, "PRAGMA journal_mode", buf, sizeof buf), "wal");
-    assert_string_equal(sql_text(db, "PRAGMA synchronous", buf, sizeof buf), "2"); /* FULL */
-    assert_string_equal(sql_text(db, "PRAGMA foreign_keys", buf, sizeof buf), "1");
-    assert_true(atoi(sql_text(db, "PRAGMA busy_timeout", buf, sizeof buf)) >= 1000);
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA journal_mode", buf, sizeof buf), "wal");
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA synchronous", buf, sizeof buf), "2"); /* FULL */
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA foreign_keys", buf, sizeof buf), "1");
+    assert_true(atoi(pb_test_sql_text(db, "PRAGMA busy_timeout", buf, sizeof buf)) >= 1000);
     /* the foreign key really holds: a target without its rule is refused */
     assert_int_not_equal(sqlite3_exec(db,
                                       "INSERT INTO targets VALUES ('1','r','default','nope','t','a','{}')",
@@ -416,13 +329,13 @@ static void test_connection_settings(void **state)
 static int count_rows(sqlite3 *db, const char *sql)
 {
     char buf[32];
-    return atoi(sql_text(db, sql, buf, sizeof buf));
+    return atoi(pb_test_sql_text(db, sql, buf, sizeof buf));
 }
 
 static void test_migrations_recorded_once(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     assert_true(pb_store__nmigrations >= 1);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
@@ -437,9 +350,9 @@ static void test_migrations_recorded_once(void **state)
         sqlite3_finalize(st);
     }
     /* mark the records; a re-open that re-applied or re-recorded would change them */
-    sql_exec(db, "UPDATE schema_migrations SET applied_ms = 1");
-    reopen(f);
-    reopen(f);
+    pb_test_sql_exec(db, "UPDATE schema_migrations SET applied_ms = 1");
+    pb_test_store_fx_reopen(f);
+    pb_test_store_fx_reopen(f);
     db = pb_store__sqlite_db(f->s);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_migrations WHERE applied_ms = 1"),
@@ -449,13 +362,13 @@ static void test_migrations_recorded_once(void **state)
 static void test_migrations_incremental(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     assert_int_equal(pb_store__migrations[1].version, 2); /* this test undoes migration 2 by hand */
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'targets_by_arn'"), 1);
-    sql_exec(db, "DROP INDEX targets_by_arn; DELETE FROM schema_migrations WHERE version = 2");
+    pb_test_sql_exec(db, "DROP INDEX targets_by_arn; DELETE FROM schema_migrations WHERE version = 2");
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'targets_by_arn'"), 0);
-    reopen(f);
+    pb_test_store_fx_reopen(f);
     db = pb_store__sqlite_db(f->s);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM sqlite_master WHERE name = 'targets_by_arn'"), 1);
     assert_int_equal(count_rows(db, "SELECT count(*) FROM schema_migrations WHERE version = 2"), 1);
@@ -495,8 +408,8 @@ static void test_migration_failure_rolls_back(void **state)
 static void test_newer_schema_refused(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
-    sql_exec(pb_store__sqlite_db(s), "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
+    pb_store *s = pb_test_store_fx_open(f);
+    pb_test_sql_exec(pb_store__sqlite_db(s), "INSERT INTO schema_migrations VALUES (999, 'future', 0)");
     pb_store_close(s);
     f->s = NULL;
     pb_error err;
@@ -511,7 +424,7 @@ static void test_newer_schema_refused(void **state)
 static void test_bus_create_get_delete(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], buf[512];
     pb_tag tags[] = {{"b", "2"}, {"a", "1"}};
     pb_bus_rec b = {.name = "orders", .arn = bus_arn(&SC, "orders", arn, sizeof arn), .created_ms = 5,
@@ -577,7 +490,7 @@ static void test_bus_create_get_delete(void **state)
 static void test_bus_create_tags_atomic(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256];
     pb_tag tags[] = {{"a", "1"}, {"b", NULL}}; /* the second fails NOT NULL after the insert */
     pb_bus_rec b = {.name = "orders", .arn = bus_arn(&SC, "orders", arn, sizeof arn), .created_ms = 1,
@@ -592,7 +505,7 @@ static void test_bus_create_tags_atomic(void **state)
 static void test_bus_list_paging(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     const char *names[] = {"b", "ab", "a_b", "aXb", "a%b", "zeta", "d"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         assert_int_equal(mk_bus(s, &SC, names[i]), 0);
@@ -663,7 +576,7 @@ static void test_bus_list_paging(void **state)
 static void test_rule_put_get_replace(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], buf[512];
     bool created = false;
     assert_int_equal(mk_bus(s, &SC, "orders"), 0);
@@ -757,7 +670,7 @@ static void test_rule_put_get_replace(void **state)
 static void test_rule_put_tags_atomic(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     pb_tag tags[] = {{"a", "1"}, {NULL, "2"}};
     pb_rule_rec r = {.bus = "default", .name = "r", .arn = "arn:r", .state = "ENABLED"};
     bool created = false;
@@ -772,7 +685,7 @@ static void test_rule_put_tags_atomic(void **state)
 static void test_rule_delete_and_state(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], buf[256];
     pb_tag tags[] = {{"k", "v"}};
     pb_rule_rec r = {.bus = "default", .name = "r1", .arn = rule_arn(&SC, "default", "r1", arn, sizeof arn),
@@ -812,7 +725,7 @@ static void test_rule_delete_and_state(void **state)
 static void test_rule_list_paging(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     bool more = true;
     assert_int_equal(mk_bus(s, &SC, "orders"), 0);
@@ -856,7 +769,7 @@ static void test_rule_list_paging(void **state)
 static void test_rule_list_all(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     pb_rule_entry *v = (pb_rule_entry *)1;
     size_t n = 9;
     assert_int_equal(s->ops->rule_list_all(s, &v, &n), 0);
@@ -891,7 +804,7 @@ static void test_rule_list_all(void **state)
 static void test_targets(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     bool more = true;
     assert_int_equal(mk_rule(s, &SC, "default", "r"), 0);
@@ -958,7 +871,7 @@ static void test_targets(void **state)
 static void test_targets_put_failure_keeps_previous(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     assert_int_equal(mk_rule(s, &SC, "default", "r"), 0);
     pb_target_rec t1[] = {tgt("a", "arn:a", "{\"v\":1}"), tgt("b", "arn:b", "{\"v\":1}")};
@@ -971,8 +884,8 @@ static void test_targets_put_failure_keeps_previous(void **state)
     assert_string_equal(list_targets(s, &SC, "default", "r", NULL, 10, NULL, buf, sizeof buf), before);
 
     /* an unexpected failure half-way (a trigger standing in for a disk error) */
-    sql_exec(pb_store__sqlite_db(s), "CREATE TRIGGER boom BEFORE INSERT ON targets WHEN NEW.id = 'boom' "
-                                     "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
+    pb_test_sql_exec(pb_store__sqlite_db(s), "CREATE TRIGGER boom BEFORE INSERT ON targets WHEN NEW.id = 'boom' "
+                                             "BEGIN SELECT RAISE(ABORT, 'injected failure'); END");
     pb_target_rec bad2[] = {tgt("b", "arn:b", "{\"v\":3}"), tgt("c", "arn:c", "{\"v\":3}"),
                             tgt("boom", "arn:x", "{}")};
     fprintf(stderr, "(an \"injected failure\" logged below is expected)\n");
@@ -984,7 +897,7 @@ static void test_targets_put_failure_keeps_previous(void **state)
     assert_int_equal(s->ops->targets_put(s, &SC, "default", "r", bad2, 2, 5), 0);
     assert_string_equal(list_targets(s, &SC, "default", "r", NULL, 10, NULL, buf, sizeof buf),
                         "a={\"v\":1},b={\"v\":3},c={\"v\":3}");
-    reopen(f);
+    pb_test_store_fx_reopen(f);
     s = f->s;
     assert_string_equal(list_targets(s, &SC, "default", "r", NULL, 10, NULL, buf, sizeof buf),
                         "a={\"v\":1},b={\"v\":3},c={\"v\":3}");
@@ -993,7 +906,7 @@ static void test_targets_put_failure_keeps_previous(void **state)
 static void test_rules_by_target(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     bool more = true;
     assert_int_equal(mk_bus(s, &SC, "b1"), 0);
@@ -1041,7 +954,7 @@ static void test_rules_by_target(void **state)
 static void test_tags(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     const char *arn = "arn:aws:events:us-east-1:123456789012:rule/r";
     assert_string_equal(list_tags(s, arn, buf, sizeof buf), "");
@@ -1133,7 +1046,7 @@ static void test_durable_after_sigkill(void **state)
         fail_msg("child exited with %d instead of being killed", WEXITSTATUS(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
 
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     pb_rule_rec got;
     assert_int_equal(s->ops->rule_get(s, &SC, "default", "acked", &got), 0);
     assert_true(got.created_ms == 7);
@@ -1185,9 +1098,9 @@ static void test_durable_killed_midstream(void **state)
     close(p[0]);
     assert_true(last >= 40);
 
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[128];
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", buf, sizeof buf), "ok");
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", buf, sizeof buf), "ok");
     for (int32_t k = 0; k <= last + 1; k++) {
         char name[32], arn[64];
         snprintf(name, sizeof name, "r%07d", (int)k);
@@ -1297,7 +1210,7 @@ static void run_workers(fx *f, pb_store *stores[THREADS])
         if (w[i].errors)
             fail_msg("%d errors; first: %s", w[i].errors, w[i].first_error);
 
-    reopen(f);
+    pb_test_store_fx_reopen(f);
     pb_store *s = f->s;
     pb_rule_rec *v = NULL;
     size_t n = 0;
@@ -1316,13 +1229,13 @@ static void run_workers(fx *f, pb_store *stores[THREADS])
                      2 * THREADS * (ITERATIONS - ITERATIONS / 3));
     assert_int_equal(count_rows(pb_store__sqlite_db(s), "SELECT count(*) FROM tags"),
                      THREADS * (ITERATIONS - ITERATIONS / 3));
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", buf, sizeof buf), "ok");
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", buf, sizeof buf), "ok");
 }
 
 static void test_threads_one_store(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     assert_int_equal(mk_bus(s, &SC, "shared"), 0);
     pb_store *stores[THREADS] = {s, s, s, s};
     run_workers(f, stores);
@@ -1333,7 +1246,7 @@ static void test_threads_one_store(void **state)
 static void test_threads_two_stores(void **state)
 {
     fx *f = *state;
-    pb_store *a = open_ok(f);
+    pb_store *a = pb_test_store_fx_open(f);
     assert_int_equal(mk_bus(a, &SC, "shared"), 0);
     pb_store *b = NULL;
     pb_error err;

@@ -31,7 +31,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +46,8 @@
 
 #include <sqlite3.h>
 
+#include "fixture.h"
+
 static const pb_scope SC = {"123456789012", "us-east-1"};
 static const pb_scope SC_REGION = {"123456789012", "eu-west-1"};
 static const pb_scope SC_ACCOUNT = {"210987654321", "us-east-1"};
@@ -58,106 +59,12 @@ static const pb_scope SC_ACCOUNT = {"210987654321", "us-east-1"};
 
 /* ------------------------------------------------------------ fixture -- */
 
-typedef struct fx {
-    char dir[64];
-    char path[128]; /* dir/store.db */
-    char url[160];  /* sqlite:path */
-    pb_store *s;
-} fx;
+typedef pb_test_store_fx fx;
 
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-dlvstore-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    *state = f;
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pb_store_close(f->s);
-    rm_tree(f->dir);
-    free(f);
-    return 0;
-}
-
-static pb_store *open_ok(fx *f)
-{
-    pb_error err;
-    pb_error_clear(&err);
-    pb_store *s = NULL;
-    int rc = pb_store_open(f->url, &s, &err);
-    if (rc != 0)
-        fail_msg("pb_store_open(%s): %d %s", f->url, rc, err.message);
-    assert_non_null(s);
-    f->s = s;
-    return s;
-}
-
-static pb_store *reopen(fx *f)
-{
-    pb_store_close(f->s);
-    f->s = NULL;
-    return open_ok(f);
-}
+static int setup(void **state) { return pb_test_store_setup(state, "pb-dlvstore"); }
+static int teardown(void **state) { return pb_test_store_teardown(state); }
 
 /* ------------------------------------------------------------ helpers -- */
-
-/* The text of the first column of the first row of sql on db ("" if none). */
-static const char *sql_text(sqlite3 *db, const char *sql, char *buf, size_t len)
-{
-    sqlite3_stmt *st = NULL;
-    buf[0] = '\0';
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return buf;
-}
-
-static int count_rows(pb_store *s, const char *sql)
-{
-    char buf[32];
-    return atoi(sql_text(pb_store__sqlite_db(s), sql, buf, sizeof buf));
-}
-
-static void sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-}
 
 /* Puts an event in the outbox (as exec_create would) and returns its seq. */
 static int64_t outbox_put(pb_store *s, const char *json)
@@ -178,8 +85,8 @@ static int64_t outbox_put(pb_store *s, const char *json)
 /* The seqs left in the outbox, joined with ','. */
 static const char *outbox_seqs(pb_store *s, char *buf, size_t len)
 {
-    return sql_text(pb_store__sqlite_db(s), "SELECT group_concat(seq) FROM (SELECT seq FROM event_outbox ORDER BY seq)",
-                    buf, len);
+    return pb_test_sql_text(pb_store__sqlite_db(s),
+                            "SELECT group_concat(seq) FROM (SELECT seq FROM event_outbox ORDER BY seq)", buf, len);
 }
 
 /* An invocation of scope sc, target tid, event eid, accepted at ms. */
@@ -304,7 +211,7 @@ static void assert_same_invocation(const pb_invocation_rec *a, const pb_invocati
 static void test_add_and_pending(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     assert_string_equal(pending(s, buf, sizeof buf), "");
 
@@ -339,7 +246,7 @@ static void test_add_and_pending(void **state)
 
     /* nothing to do is not an error, and writes nothing */
     assert_int_equal(s->ops->invocations_add(s, NULL, 0, NULL, 0), 0);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 4);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 4);
 }
 
 /* An id is never handed out twice: not after the newest row is deleted,
@@ -347,7 +254,7 @@ static void test_add_and_pending(void **state)
 static void test_ids_never_reused(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     int64_t a = add_one(s, &SC, "a", "e", 1);
     int64_t b = add_one(s, &SC, "b", "e", 1);
     assert_true(b > a);
@@ -356,7 +263,7 @@ static void test_ids_never_reused(void **state)
     assert_true(c > b);
     int64_t all[] = {a, c};
     assert_int_equal(s->ops->invocations_done(s, all, 2), 0);
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     int64_t d = add_one(s, &SC, "d", "e", 1);
     assert_true(d > c);
 
@@ -374,7 +281,7 @@ static void test_ids_never_reused(void **state)
     assert_true(out[0].id > v.id);
     int64_t again = out[0].id;
     pb_invocation_recs_free(out, nout);
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     dl = dead(&v, DLQ1, 4);
     assert_int_equal(s->ops->invocation_dead(s, again, &dl), 0);
     assert_true(dl.id > dl1);
@@ -385,7 +292,7 @@ static void test_ids_never_reused(void **state)
 static void test_add_removes_outbox_events(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[256], exp[256];
     int64_t q1 = outbox_put(s, "{\"n\":1}"), q2 = outbox_put(s, "{\"n\":2}"), q3 = outbox_put(s, "{\"n\":3}");
     snprintf(exp, sizeof exp, "%lld,%lld,%lld", (long long)q1, (long long)q2, (long long)q3);
@@ -396,16 +303,16 @@ static void test_add_removes_outbox_events(void **state)
     assert_int_equal(s->ops->invocations_add(s, v, 2, done, 2), 0);
     snprintf(exp, sizeof exp, "%lld,%lld", (long long)q2, (long long)q3);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 2);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 2);
 
     /* an event that matched no rule: no invocation, the event goes */
     assert_int_equal(s->ops->invocations_add(s, NULL, 0, &q2, 1), 0);
     snprintf(exp, sizeof exp, "%lld", (long long)q3);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 2);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 2);
 
     /* and it is still gone after re-opening */
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
 }
 
@@ -414,7 +321,7 @@ static void test_add_removes_outbox_events(void **state)
 static void test_add_all_or_nothing(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     char buf[256], exp[256];
     int64_t q1 = outbox_put(s, "{\"n\":1}"), q2 = outbox_put(s, "{\"n\":2}");
@@ -426,7 +333,7 @@ static void test_add_all_or_nothing(void **state)
              "CREATE TEMP TRIGGER fail_outbox BEFORE DELETE ON event_outbox WHEN OLD.seq = %lld "
              "BEGIN SELECT RAISE(ABORT, 'injected'); END",
              (long long)q2);
-    sql_exec(db, trig);
+    pb_test_sql_exec(db, trig);
     pb_invocation_rec v[2] = {inv(&SC, "a", "e1", 1), inv(&SC, "b", "e2", 1)};
     int64_t done[] = {q1, q2};
     int rc = s->ops->invocations_add(s, v, 2, done, 2);
@@ -434,20 +341,20 @@ static void test_add_all_or_nothing(void **state)
     assert_int_equal(v[0].id, 0);
     assert_int_equal(v[1].id, 0);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 0);
     assert_true(sqlite3_get_autocommit(db)); /* no transaction left open */
-    sql_exec(db, "DROP TRIGGER fail_outbox");
+    pb_test_sql_exec(db, "DROP TRIGGER fail_outbox");
 
     /* the second insert fails */
-    sql_exec(db, "CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON invocations WHEN NEW.target_id = 'boom' "
-                 "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    pb_test_sql_exec(db, "CREATE TEMP TRIGGER fail_insert BEFORE INSERT ON invocations WHEN NEW.target_id = 'boom' "
+                         "BEGIN SELECT RAISE(ABORT, 'injected'); END");
     pb_invocation_rec w[3] = {inv(&SC, "a", "e1", 1), inv(&SC, "boom", "e2", 1), inv(&SC, "c", "e2", 1)};
     assert_int_not_equal(s->ops->invocations_add(s, w, 3, done, 2), 0);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(w[i].id, 0);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 0);
-    sql_exec(db, "DROP TRIGGER fail_insert");
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 0);
+    pb_test_sql_exec(db, "DROP TRIGGER fail_insert");
 
     /* a record without a required member: refused before anything is written */
     pb_invocation_rec bad[2] = {inv(&SC, "a", "e1", 1), inv(&SC, "b", "e2", 1)};
@@ -459,19 +366,19 @@ static void test_add_all_or_nothing(void **state)
     assert_int_equal(s->ops->invocations_add(s, NULL, 1, NULL, 0), PB_EVALIDATION);
     assert_int_equal(s->ops->invocations_add(s, NULL, 0, NULL, 1), PB_EVALIDATION);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 0);
 
     /* and the same call, without the failure, goes through */
     assert_int_equal(s->ops->invocations_add(s, w, 3, done, 2), 0);
     assert_true(w[0].id > 0 && w[1].id > w[0].id && w[2].id > w[1].id);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), "");
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 3);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 3);
 }
 
 static void test_done(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[256], exp[256];
     int64_t a = add_one(s, &SC, "a", "e", 1), b = add_one(s, &SC, "b", "e", 1), c = add_one(s, &SC, "c", "e", 1);
     int64_t ids[] = {a, 424242, c, a}; /* unknown and repeated ids are ignored */
@@ -488,7 +395,7 @@ static void test_done(void **state)
 static void test_retry(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     int64_t a = add_one(s, &SC, "a", "e", 1), b = add_one(s, &SC, "b", "e", 1);
     assert_int_equal(s->ops->invocation_retry(s, a, 1, 2000, "THROTTLING", "slow down"), 0);
     assert_int_equal(s->ops->invocation_retry(s, 987654, 1, 2000, "X", "y"), 0); /* unknown: ignored */
@@ -512,7 +419,7 @@ static void test_retry(void **state)
 
     /* a later attempt replaces the error; NULL clears it */
     assert_int_equal(s->ops->invocation_retry(s, a, 2, 4000, "INTERNAL", NULL), 0);
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     assert_int_equal(s->ops->invocations_pending(s, &v, &n), 0);
     assert_int_equal(v[0].attempts, 2);
     assert_int_equal(v[0].next_ms, 4000);
@@ -524,7 +431,7 @@ static void test_retry(void **state)
 static void test_dead(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     char buf[256], exp[256];
     pb_invocation_rec v[3] = {inv(&SC, "a", "e1", 10), inv(&SC, "b", "e2", 11), inv(&SC, "c", "e3", 12)};
@@ -570,7 +477,7 @@ static void test_dead(void **state)
     assert_int_equal(s->ops->invocation_dead(s, v[2].id, NULL), 0);
     snprintf(exp, sizeof exp, "%lld:b:0", (long long)v[1].id);
     assert_string_equal(pending(s, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM dead_letters"), 1);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM dead_letters"), 1);
 
     /* an unknown (or already dead) invocation: nothing written, dl->id 0 */
     pb_dead_letter_rec dl3 = dead(&v[0], DLQ1, 502);
@@ -578,7 +485,7 @@ static void test_dead(void **state)
     assert_int_equal(s->ops->invocation_dead(s, v[0].id, &dl3), 0);
     assert_int_equal(dl3.id, 0);
     assert_int_equal(s->ops->invocation_dead(s, 31337, NULL), 0);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM dead_letters"), 1);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM dead_letters"), 1);
 
     /* a dead letter without a required member: refused, the invocation kept */
     pb_dead_letter_rec bad = dead(&v[1], DLQ1, 503);
@@ -589,14 +496,14 @@ static void test_dead(void **state)
     assert_string_equal(pending(s, buf, sizeof buf), exp);
 
     /* the dead letter cannot be written: the invocation is kept */
-    sql_exec(db, "CREATE TEMP TRIGGER fail_dl BEFORE INSERT ON dead_letters "
-                 "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    pb_test_sql_exec(db, "CREATE TEMP TRIGGER fail_dl BEFORE INSERT ON dead_letters "
+                         "BEGIN SELECT RAISE(ABORT, 'injected'); END");
     dl2.id = 9;
     assert_int_not_equal(s->ops->invocation_dead(s, v[1].id, &dl2), 0);
     assert_int_equal(dl2.id, 0);
     assert_string_equal(pending(s, buf, sizeof buf), exp);
     assert_true(sqlite3_get_autocommit(db));
-    sql_exec(db, "DROP TRIGGER fail_dl");
+    pb_test_sql_exec(db, "DROP TRIGGER fail_dl");
 
     assert_int_equal(s->ops->invocation_dead(s, v[1].id, &dl2), 0);
     assert_true(dl2.id > dl.id);
@@ -639,7 +546,7 @@ static dls make_dead_letters(pb_store *s)
 static void test_dead_letters_list(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     dls d = make_dead_letters(s);
     char buf[256], exp[256];
     bool more = false;
@@ -702,7 +609,7 @@ static void test_dead_letters_list(void **state)
 static void test_redrive(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     dls d = make_dead_letters(s);
     int64_t last = add_one(s, &SC, "z", "e", 1); /* the largest invocation id so far */
     char buf[256], exp[256];
@@ -766,8 +673,8 @@ static void test_redrive(void **state)
 
     /* all or nothing: b is moved, then d's insert fails; b stays a dead letter */
     sqlite3 *db = pb_store__sqlite_db(s);
-    sql_exec(db, "CREATE TEMP TRIGGER fail_redrive BEFORE INSERT ON invocations WHEN NEW.target_id = 'd' "
-                 "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    pb_test_sql_exec(db, "CREATE TEMP TRIGGER fail_redrive BEFORE INSERT ON invocations WHEN NEW.target_id = 'd' "
+                         "BEGIN SELECT RAISE(ABORT, 'injected'); END");
     int64_t bd[] = {d.b2, d.d1};
     out = (pb_invocation_rec *)1;
     nout = 99;
@@ -776,9 +683,9 @@ static void test_redrive(void **state)
     assert_int_equal(nout, 0);
     snprintf(exp, sizeof exp, "%lld:b,%lld:d", (long long)d.b2, (long long)d.d1);
     assert_string_equal(dl_page(s, &SC, NULL, 0, 10, &more, buf, sizeof buf), exp);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 3);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 3);
     assert_true(sqlite3_get_autocommit(db));
-    sql_exec(db, "DROP TRIGGER fail_redrive");
+    pb_test_sql_exec(db, "DROP TRIGGER fail_redrive");
 }
 
 /* -------------------------------------------------------- durability -- */
@@ -786,7 +693,7 @@ static void test_redrive(void **state)
 static void test_reopen_finds_everything(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[256], exp[256];
     bool more = false;
     int64_t q = outbox_put(s, "{\"n\":1}");
@@ -797,7 +704,7 @@ static void test_reopen_finds_everything(void **state)
     pb_dead_letter_rec dl = dead(&v[2], DLQ2, 9);
     assert_int_equal(s->ops->invocation_dead(s, v[2].id, &dl), 0);
 
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     snprintf(exp, sizeof exp, "%lld:a:0,%lld:b:4", (long long)v[0].id, (long long)v[1].id);
     assert_string_equal(pending(s, buf, sizeof buf), exp);
     snprintf(exp, sizeof exp, "%lld:c", (long long)dl.id);
@@ -814,7 +721,7 @@ static void test_durable_after_sigkill(void **state)
     fx *f = *state;
     char buf[256], exp[256];
     bool more = false;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     int64_t q1 = outbox_put(s, "{\"n\":1}"), q2 = outbox_put(s, "{\"n\":2}");
     pb_store_close(s);
     f->s = NULL;
@@ -854,7 +761,7 @@ static void test_durable_after_sigkill(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
     assert_int_equal(got, (ssize_t)sizeof ids);
 
-    s = open_ok(f);
+    s = pb_test_store_fx_open(f);
     snprintf(exp, sizeof exp, "%lld:c:0", (long long)ids[0]);
     assert_string_equal(pending(s, buf, sizeof buf), exp);
     snprintf(exp, sizeof exp, "%lld:b", (long long)ids[1]);
@@ -862,7 +769,7 @@ static void test_durable_after_sigkill(void **state)
     snprintf(exp, sizeof exp, "%lld", (long long)q2);
     assert_string_equal(outbox_seqs(s, buf, sizeof buf), exp);
     char ic[64];
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", ic, sizeof ic), "ok");
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA integrity_check", ic, sizeof ic), "ok");
 }
 
 /* -------------------------------------------------------- migrations -- */
@@ -878,39 +785,39 @@ static void test_migrate_from_v3(void **state)
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sql_exec(db, "PRAGMA journal_mode = WAL");
+    pb_test_sql_exec(db, "PRAGMA journal_mode = WAL");
     pb_error err;
     assert_int_equal(pb_store__migrate(db, pb_store__migrations, 3, &err), 0);
-    sql_exec(db, "INSERT INTO buses VALUES ('123456789012', 'us-east-1', 'old', 'arn:old', NULL, NULL, 1, 1);"
-                 "INSERT INTO event_outbox (account, region, bus, event_json, created_ms) "
-                 "VALUES ('123456789012', 'us-east-1', 'default', '{\"old\":1}', 5);"
-                 "INSERT INTO event_outbox (account, region, bus, event_json, created_ms) "
-                 "VALUES ('123456789012', 'us-east-1', 'default', '{\"old\":2}', 6)");
+    pb_test_sql_exec(db, "INSERT INTO buses VALUES ('123456789012', 'us-east-1', 'old', 'arn:old', NULL, NULL, 1, 1);"
+                         "INSERT INTO event_outbox (account, region, bus, event_json, created_ms) "
+                         "VALUES ('123456789012', 'us-east-1', 'default', '{\"old\":1}', 5);"
+                         "INSERT INTO event_outbox (account, region, bus, event_json, created_ms) "
+                         "VALUES ('123456789012', 'us-east-1', 'default', '{\"old\":2}', 6)");
     char buf[256];
-    assert_string_equal(sql_text(db, "SELECT group_concat(version) FROM schema_migrations", buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT group_concat(version) FROM schema_migrations", buf, sizeof buf),
                         "1,2,3");
-    assert_string_equal(sql_text(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('invocations', "
-                                     "'dead_letters')",
-                                 buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('invocations', "
+                                             "'dead_letters')",
+                                         buf, sizeof buf),
                         "0");
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     db = pb_store__sqlite_db(s);
     /* its pages stay as they were (only a new database gets the store's size) */
-    assert_string_equal(sql_text(db, "PRAGMA page_size", buf, sizeof buf), "4096");
-    assert_string_equal(sql_text(db,
-                                 "SELECT group_concat(version) FROM (SELECT version FROM schema_migrations "
-                                 "WHERE version <= 4 ORDER BY version)",
-                                 buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA page_size", buf, sizeof buf), "4096");
+    assert_string_equal(pb_test_sql_text(db,
+                                         "SELECT group_concat(version) FROM (SELECT version FROM schema_migrations "
+                                         "WHERE version <= 4 ORDER BY version)",
+                                         buf, sizeof buf),
                         "1,2,3,4");
-    assert_string_equal(sql_text(db, "SELECT name FROM schema_migrations WHERE version = 4", buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT name FROM schema_migrations WHERE version = 4", buf, sizeof buf),
                         pb_store__migrations[3].name);
-    assert_string_equal(sql_text(db,
-                                 "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN "
-                                 "('invocations', 'dead_letters', 'dead_letters_by_scope', "
-                                 "'dead_letters_by_dlq') ORDER BY name)",
-                                 buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db,
+                                         "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN "
+                                         "('invocations', 'dead_letters', 'dead_letters_by_scope', "
+                                         "'dead_letters_by_dlq') ORDER BY name)",
+                                         buf, sizeof buf),
                         "dead_letters,dead_letters_by_dlq,dead_letters_by_scope,invocations");
     pb_bus_rec b;
     assert_int_equal(s->ops->bus_get(s, &SC, "old", &b), 0);
@@ -937,11 +844,11 @@ static void test_migrate_from_v3(void **state)
     assert_int_equal(s->ops->invocation_dead(s, v.id, &dl), 0);
     assert_true(dl.id > 0);
     pb_outbox_recs_free(o, no); /* v.event_json was o[0]'s */
-    assert_string_equal(sql_text(db, "PRAGMA integrity_check", buf, sizeof buf), "ok");
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA integrity_check", buf, sizeof buf), "ok");
 
     /* and a second open applies nothing again */
-    s = reopen(f);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
+    s = pb_test_store_fx_reopen(f);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
 }
 
 /* The details of the query plan of sql, joined with "; ". */
@@ -967,7 +874,7 @@ static const char *plan(sqlite3 *db, const char *sql, char *buf, size_t len)
 static void test_query_plans_use_indexes(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     char buf[512];
     plan(db, "SELECT * FROM dead_letters WHERE account = 'a' AND region = 'r' AND id > 5 ORDER BY id LIMIT 3", buf,
@@ -996,14 +903,14 @@ static void test_query_plans_use_indexes(void **state)
 static void test_new_store_page_size(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[32];
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA page_size", buf, sizeof buf), "16384");
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA journal_mode", buf, sizeof buf), "wal");
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA page_size", buf, sizeof buf), "16384");
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA journal_mode", buf, sizeof buf), "wal");
     add_one(s, &SC, "a", "e", 1);
-    s = reopen(f);
-    assert_string_equal(sql_text(pb_store__sqlite_db(s), "PRAGMA page_size", buf, sizeof buf), "16384");
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 1);
+    s = pb_test_store_fx_reopen(f);
+    assert_string_equal(pb_test_sql_text(pb_store__sqlite_db(s), "PRAGMA page_size", buf, sizeof buf), "16384");
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 1);
 }
 
 /* -------------------------------------------------------- throughput -- */
@@ -1034,7 +941,7 @@ static double since(const struct timespec *a, clockid_t clk)
 static void test_throughput_printed(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     enum { TOTAL = 50000, BATCH = 500, EVENTS = BATCH / 2 };
     char event[640];
     int len = snprintf(event, sizeof event,
@@ -1048,14 +955,14 @@ static void test_throughput_printed(void **state)
 
     /* the outbox rows the batches remove, written beforehand outside the timing */
     sqlite3 *db = pb_store__sqlite_db(s);
-    sql_exec(db, "BEGIN");
+    pb_test_sql_exec(db, "BEGIN");
     int64_t first_seq = 0;
     for (int i = 0; i < TOTAL / 2; i++) {
         int64_t q = outbox_put(s, event);
         if (i == 0)
             first_seq = q;
     }
-    sql_exec(db, "COMMIT");
+    pb_test_sql_exec(db, "COMMIT");
 
     pb_invocation_rec *v = calloc(BATCH, sizeof *v);
     int64_t *ids = calloc(TOTAL, sizeof *ids);
@@ -1076,8 +983,8 @@ static void test_throughput_printed(void **state)
             ids[b * BATCH + i] = v[i].id;
     }
     double add_s = since(&t0.wall, CLOCK_MONOTONIC), add_cpu = since(&t0.cpu, CLOCK_PROCESS_CPUTIME_ID);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), TOTAL);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), TOTAL);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 0);
 
     mark_now(&t0);
     pb_invocation_rec *pend = NULL;
@@ -1091,7 +998,7 @@ static void test_throughput_printed(void **state)
     for (int b = 0; b < TOTAL / BATCH; b++)
         assert_int_equal(s->ops->invocations_done(s, ids + b * BATCH, BATCH), 0);
     double done_s = since(&t0.wall, CLOCK_MONOTONIC), done_cpu = since(&t0.cpu, CLOCK_PROCESS_CPUTIME_ID);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM invocations"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM invocations"), 0);
 
     printf("[ THROUGHPUT ] invocations_add: %d rows (%d-byte events) in batches of %d, with %d outbox deletes "
            "each: %.3f s (%.0f rows/s), CPU %.3f s\n",

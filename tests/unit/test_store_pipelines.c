@@ -26,7 +26,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,6 +41,8 @@
 
 #include <sqlite3.h>
 
+#include "fixture.h"
+
 static const pb_scope SC = {"123456789012", "us-east-1"};
 static const pb_scope SC_REGION = {"123456789012", "eu-west-1"};
 static const pb_scope SC_ACCOUNT = {"210987654321", "us-east-1"};
@@ -51,106 +52,12 @@ static const pb_scope SC_ACCOUNT = {"210987654321", "us-east-1"};
 
 /* ------------------------------------------------------------ fixture -- */
 
-typedef struct fx {
-    char dir[64];
-    char path[128]; /* dir/store.db */
-    char url[160];  /* sqlite:path */
-    pb_store *s;
-} fx;
+typedef pb_test_store_fx fx;
 
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-pipestore-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    *state = f;
-    return 0;
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rm_tree(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pb_store_close(f->s);
-    rm_tree(f->dir);
-    free(f);
-    return 0;
-}
-
-static pb_store *open_ok(fx *f)
-{
-    pb_error err;
-    pb_error_clear(&err);
-    pb_store *s = NULL;
-    int rc = pb_store_open(f->url, &s, &err);
-    if (rc != 0)
-        fail_msg("pb_store_open(%s): %d %s", f->url, rc, err.message);
-    assert_non_null(s);
-    f->s = s;
-    return s;
-}
-
-static pb_store *reopen(fx *f)
-{
-    pb_store_close(f->s);
-    f->s = NULL;
-    return open_ok(f);
-}
+static int setup(void **state) { return pb_test_store_setup(state, "pb-pipestore"); }
+static int teardown(void **state) { return pb_test_store_teardown(state); }
 
 /* ------------------------------------------------------------ helpers -- */
-
-/* The text of the first column of the first row of sql on db ("" if none). */
-static const char *sql_text(sqlite3 *db, const char *sql, char *buf, size_t len)
-{
-    sqlite3_stmt *st = NULL;
-    buf[0] = '\0';
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0))
-        snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(st);
-    return buf;
-}
-
-static int count_rows(pb_store *s, const char *sql)
-{
-    char buf[32];
-    return atoi(sql_text(pb_store__sqlite_db(s), sql, buf, sizeof buf));
-}
-
-static void sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg ? msg : "?");
-}
 
 /* arn:aws:sagemaker:REGION:ACCOUNT:pipeline/name-in-lowercase */
 static char *pipe_arn(const pb_scope *sc, const char *name, char *buf, size_t len)
@@ -332,7 +239,7 @@ static pb_step_rec step(int64_t index, const char *name, const char *status, int
 static void test_pipeline_create_get(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], buf[256];
     pb_tag tags[] = {{"team", "ml"}, {"env", "dev"}};
     pb_pipeline_rec p = {.name = "MyPipe",
@@ -388,7 +295,7 @@ static void test_pipeline_create_get(void **state)
     assert_string_equal(got.definition, DEF1);
     pb_pipeline_rec_free(&got);
     assert_string_equal(list_tags(s, arn, buf, sizeof buf), "env=dev,team=ml");
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM pipeline_versions"), 1);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM pipeline_versions"), 1);
 
     /* the same name in another region or account is another pipeline */
     assert_int_equal(mk_pipeline(s, &SC_REGION, "MyPipe", DEF2), 0);
@@ -415,7 +322,7 @@ static void test_pipeline_create_get(void **state)
     pb_pipeline_rec tagged = {.name = "tagged", .arn = "arn:tagged", .role_arn = "r", .definition = DEF1};
     assert_int_equal(s->ops->pipeline_create(s, &SC, &tagged, &badtag, 1), PB_EVALIDATION);
     assert_int_equal(s->ops->pipeline_get(s, &SC, "tagged", 0, &got), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM pipeline_versions WHERE name_key = 'tagged'"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM pipeline_versions WHERE name_key = 'tagged'"), 0);
     assert_int_equal(s->ops->pipeline_get(s, &SC, NULL, 0, &got), PB_EVALIDATION);
     assert_int_equal(s->ops->pipeline_get(s, &SC, "x", 0, NULL), PB_EVALIDATION);
 }
@@ -423,7 +330,7 @@ static void test_pipeline_create_get(void **state)
 static void test_pipeline_update_versions(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256];
     pb_pipeline_rec p = {.name = "Flow",
                          .arn = pipe_arn(&SC, "Flow", arn, sizeof arn),
@@ -488,7 +395,7 @@ static void test_pipeline_update_versions(void **state)
     assert_string_equal(got.definition, DEF2);
     pb_pipeline_rec_free(&got);
     assert_int_equal(s->ops->pipeline_get(s, &SC, "flow", 5, &got), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM pipeline_versions"), 4);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM pipeline_versions"), 4);
 
     version = 99;
     assert_int_equal(s->ops->pipeline_update(s, &SC, "nope", &c, &version), PB_ENOTFOUND);
@@ -501,7 +408,7 @@ static void test_pipeline_update_versions(void **state)
 static void test_pipeline_list(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     pb_pipeline_rec *v = (pb_pipeline_rec *)1;
     size_t n = 99;
     assert_int_equal(s->ops->pipeline_list(s, &SC, &v, &n), 0);
@@ -538,7 +445,7 @@ static void test_pipeline_list(void **state)
 static void test_pipeline_delete(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], earn[256], buf[512];
     pb_tag tag = {"k", "v"};
     pb_pipeline_rec p = {.name = "Doomed",
@@ -597,16 +504,16 @@ static void test_pipeline_delete(void **state)
     assert_int_equal(s->ops->pipeline_delete(s, &SC, "doomed"), PB_ENOTFOUND);
     pb_exec_rec ge;
     assert_int_equal(s->ops->exec_get(s, &SC, earn, &ge), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM pipeline_versions WHERE name_key = 'doomed'"), 0);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM executions WHERE pipeline_key = 'doomed'"), 0);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM exec_steps"), 1);  /* Kept's */
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM exec_params"), 1); /* Kept's */
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM tags"), 0);        /* pipeline's and executions' */
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM pipeline_versions WHERE name_key = 'doomed'"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM executions WHERE pipeline_key = 'doomed'"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM exec_steps"), 1);  /* Kept's */
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM exec_params"), 1); /* Kept's */
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM tags"), 0);        /* pipeline's and executions' */
     assert_string_equal(list_tags(s, arn, buf, sizeof buf), "");
     /* the other pipeline and the events already written stay */
     assert_string_equal(list_execs(s, &SC, "kept", buf, sizeof buf), "keptexec0001");
     assert_string_equal(list_steps(s, &SC, kept_arn, buf, sizeof buf), "0:a:Executing");
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 3);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 3);
 
     /* the name can be used again, from version 1, with no executions */
     assert_int_equal(mk_pipeline(s, &SC, "doomed", DEF2), 0);
@@ -623,7 +530,7 @@ static void test_pipeline_delete(void **state)
 static void test_exec_create_get(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], parn[256], buf[512];
     assert_int_equal(mk_pipeline(s, &SC, "Train", DEF1), 0);
 
@@ -703,9 +610,9 @@ static void test_exec_create_get(void **state)
     assert_int_equal(s->ops->exec_create(s, &SC, &orphan, params, 1, events, 1, &existing), PB_ENOTFOUND);
     assert_null(existing.id);
     assert_int_equal(s->ops->exec_create(s, &SC_REGION, &e, params, 1, events, 1, NULL), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM executions"), 1);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM exec_params"), 3);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 2);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM executions"), 1);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM exec_params"), 3);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 2);
 
     /* a bad status or parameter rolls everything back */
     char arn3[256], parn3[256];
@@ -717,8 +624,8 @@ static void test_exec_create_get(void **state)
     pb_outbox_event bade = {"default", NULL};
     assert_int_equal(s->ops->exec_create(s, &SC, &bad, NULL, 0, &bade, 1, NULL), PB_EVALIDATION);
     assert_int_equal(s->ops->exec_get(s, &SC, arn3, &got), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM exec_params"), 3);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 2);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM exec_params"), 3);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 2);
     assert_int_equal(s->ops->pipeline_get(s, &SC, "train", 0, &p), 0);
     assert_int_equal(p.last_run_ms, 5000);
     pb_pipeline_rec_free(&p);
@@ -733,7 +640,7 @@ static void test_exec_create_get(void **state)
     assert_int_equal(s->ops->exec_get(s, &SC, arn_low, &got), 0);
     assert_string_equal(got.arn, arn_low);
     pb_exec_rec_free(&got);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM executions WHERE arn <> lower(arn)"), 0);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM executions WHERE arn <> lower(arn)"), 0);
     assert_int_equal(s->ops->exec_change(s, &SC, arn_low, &(pb_exec_rec){.status = "Succeeded"}, NULL, 0, NULL, 0,
                                          NULL, 0),
                      0);
@@ -750,7 +657,7 @@ static void test_exec_create_get(void **state)
 static void test_exec_token_replay(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], parn[256], buf[512];
     assert_int_equal(mk_pipeline(s, &SC, "Rerun", DEF1), 0);
     assert_int_equal(mk_pipeline(s, &SC, "Other", DEF1), 0);
@@ -778,7 +685,7 @@ static void test_exec_token_replay(void **state)
     assert_string_equal(list_execs(s, &SC, "rerun", buf, sizeof buf), "first0000001");
     assert_string_equal(list_params(s, &SC, arn, buf, sizeof buf), "p=first");
     assert_string_equal(list_outbox(s, 0, buf, sizeof buf), "default:{\"first\":true}");
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM exec_params"), 1);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM exec_params"), 1);
     pb_pipeline_rec p;
     assert_int_equal(s->ops->pipeline_get(s, &SC, "rerun", 0, &p), 0);
     assert_int_equal(p.last_run_ms, 100);
@@ -833,7 +740,7 @@ static void *race(void *arg)
 static void test_exec_token_race(void **state)
 {
     fx *f = *state;
-    pb_store *a = open_ok(f);
+    pb_store *a = pb_test_store_fx_open(f);
     assert_int_equal(mk_pipeline(a, &SC, "Race", DEF1), 0);
     pb_store *b = NULL;
     assert_int_equal(pb_store_open(f->url, &b, NULL), 0);
@@ -874,7 +781,7 @@ static void test_exec_token_race(void **state)
 static void test_exec_list_and_unfinished_order(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[512];
     assert_int_equal(mk_pipeline(s, &SC, "Ord", DEF1), 0);
     assert_int_equal(mk_pipeline(s, &SC_REGION, "Ord", DEF1), 0);
@@ -929,7 +836,7 @@ static void test_exec_list_and_unfinished_order(void **state)
 static void test_exec_change(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], parn[256], buf[1024];
     assert_int_equal(mk_pipeline(s, &SC, "Chg", DEF1), 0);
     pb_exec_rec e = exec_rec(&SC, "Chg", "chg000000001", "t", "Executing", 100, arn, parn, 256);
@@ -1062,7 +969,7 @@ static void test_exec_change(void **state)
     assert_int_equal(s->ops->exec_get(s, &SC, arn, &got), 0);
     assert_string_equal(got.status, "Executing");
     pb_exec_rec_free(&got);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 5);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 5);
     pb_exec_rec badstatus = {.status = "Running"};
     assert_int_equal(s->ops->exec_change(s, &SC, arn, &badstatus, NULL, 0, NULL, 0, NULL, 0), PB_EVALIDATION);
 
@@ -1071,7 +978,7 @@ static void test_exec_change(void **state)
     exec_arn(&SC, "Chg", "nothere00000", gone, sizeof gone);
     assert_int_equal(s->ops->exec_change(s, &SC, gone, &stop, NULL, 0, NULL, 0, &ev4, 1), PB_ENOTFOUND);
     assert_int_equal(s->ops->exec_change(s, &SC_REGION, arn, &stop, NULL, 0, NULL, 0, &ev4, 1), PB_ENOTFOUND);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM event_outbox"), 5);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM event_outbox"), 5);
     pb_param_rec *pv = NULL;
     assert_int_equal(s->ops->steps_list(s, &SC, gone, &sv, &n), PB_ENOTFOUND);
     assert_int_equal(s->ops->params_list(s, &SC, gone, &pv, &n), PB_ENOTFOUND);
@@ -1099,7 +1006,7 @@ static void test_exec_change(void **state)
 static void test_outbox_paging(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char buf[1024];
     assert_int_equal(mk_pipeline(s, &SC, "Ev", DEF1), 0);
     assert_int_equal(mk_pipeline(s, &SC_REGION, "Ev", DEF1), 0);
@@ -1146,7 +1053,7 @@ static void test_outbox_paging(void **state)
 static void test_reopen_finds_everything(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     char arn[256], parn[256], buf[512];
     pb_tag tag = {"k", "v"};
     pb_pipeline_rec p = {.name = "Durable",
@@ -1165,7 +1072,7 @@ static void test_reopen_finds_everything(void **state)
     st.pid = 77;
     assert_int_equal(s->ops->exec_change(s, &SC, arn, NULL, &st, 1, NULL, 0, &ev, 1), 0);
 
-    s = reopen(f);
+    s = pb_test_store_fx_reopen(f);
     pb_pipeline_rec got;
     assert_int_equal(s->ops->pipeline_get(s, &SC, "DURABLE", 0, &got), 0);
     assert_int_equal(got.version_id, 2);
@@ -1194,7 +1101,7 @@ static void test_durable_after_sigkill(void **state)
 {
     fx *f = *state;
     char arn[256], parn[256], buf[256];
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     assert_int_equal(mk_pipeline(s, &SC, "Killed", DEF1), 0);
     pb_store_close(s);
     f->s = NULL;
@@ -1222,7 +1129,7 @@ static void test_durable_after_sigkill(void **state)
         fail_msg("child exited with %d instead of being killed", WEXITSTATUS(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
 
-    s = open_ok(f);
+    s = pb_test_store_fx_open(f);
     exec_arn(&SC, "Killed", "kill00000001", arn, sizeof arn);
     assert_string_equal(list_execs(s, &SC, "killed", buf, sizeof buf), "kill00000001");
     assert_string_equal(list_params(s, &SC, arn, buf, sizeof buf), "x=y");
@@ -1243,34 +1150,35 @@ static void test_migrate_from_v2(void **state)
 
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sql_exec(db, "PRAGMA journal_mode = WAL");
+    pb_test_sql_exec(db, "PRAGMA journal_mode = WAL");
     pb_error err;
     assert_int_equal(pb_store__migrate(db, pb_store__migrations, 2, &err), 0);
-    sql_exec(db, "INSERT INTO buses VALUES ('123456789012', 'us-east-1', 'old', 'arn:old', NULL, NULL, 1, 1);"
-                 "INSERT INTO tags VALUES ('arn:old', 'k', 'v')");
+    pb_test_sql_exec(db, "INSERT INTO buses VALUES ('123456789012', 'us-east-1', 'old', 'arn:old', NULL, NULL, 1, 1);"
+                         "INSERT INTO tags VALUES ('arn:old', 'k', 'v')");
     char buf[256];
-    assert_string_equal(sql_text(db, "SELECT group_concat(version) FROM schema_migrations", buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT group_concat(version) FROM schema_migrations", buf, sizeof buf),
                         "1,2");
-    assert_string_equal(sql_text(db, "SELECT count(*) FROM sqlite_master WHERE name = 'pipelines'", buf,
-                                 sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT count(*) FROM sqlite_master WHERE name = 'pipelines'", buf,
+                                         sizeof buf),
                         "0");
     assert_int_equal(sqlite3_close(db), SQLITE_OK);
 
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     db = pb_store__sqlite_db(s);
-    assert_string_equal(sql_text(db,
-                                 "SELECT group_concat(version) FROM (SELECT version FROM schema_migrations "
-                                 "WHERE version <= 3 ORDER BY version)",
-                                 buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db,
+                                         "SELECT group_concat(version) FROM (SELECT version FROM schema_migrations "
+                                         "WHERE version <= 3 ORDER BY version)",
+                                         buf, sizeof buf),
                         "1,2,3");
-    assert_string_equal(sql_text(db, "SELECT name FROM schema_migrations WHERE version = 3", buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db, "SELECT name FROM schema_migrations WHERE version = 3", buf, sizeof buf),
                         pb_store__migrations[2].name);
-    assert_string_equal(sql_text(db,
-                                 "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN "
-                                 "('pipelines', 'pipeline_versions', 'executions', 'exec_steps', 'exec_params', "
-                                 "'event_outbox', 'executions_by_pipeline', 'executions_unfinished') "
-                                 "ORDER BY name)",
-                                 buf, sizeof buf),
+    assert_string_equal(pb_test_sql_text(db,
+                                         "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE name IN "
+                                         "('pipelines', 'pipeline_versions', 'executions', 'exec_steps', "
+                                         "'exec_params', 'event_outbox', 'executions_by_pipeline', "
+                                         "'executions_unfinished') "
+                                         "ORDER BY name)",
+                                         buf, sizeof buf),
                         "event_outbox,exec_params,exec_steps,executions,executions_by_pipeline,"
                         "executions_unfinished,pipeline_versions,pipelines");
     pb_bus_rec b;
@@ -1280,12 +1188,12 @@ static void test_migrate_from_v2(void **state)
     assert_string_equal(list_tags(s, "arn:old", buf, sizeof buf), "k=v");
     assert_int_equal(mk_pipeline(s, &SC, "New", DEF1), 0);
     assert_int_equal(mk_exec(s, &SC, "new", "new000000001", "t", "Executing", 1), 0);
-    assert_string_equal(sql_text(db, "PRAGMA foreign_key_check", buf, sizeof buf), "");
-    assert_string_equal(sql_text(db, "PRAGMA integrity_check", buf, sizeof buf), "ok");
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA foreign_key_check", buf, sizeof buf), "");
+    assert_string_equal(pb_test_sql_text(db, "PRAGMA integrity_check", buf, sizeof buf), "ok");
 
     /* and a second open applies nothing again */
-    s = reopen(f);
-    assert_int_equal(count_rows(s, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
+    s = pb_test_store_fx_reopen(f);
+    assert_int_equal(pb_test_count_rows(s, "SELECT count(*) FROM schema_migrations"), (int)pb_store__nmigrations);
 }
 
 /* The details of the query plan of sql, joined with "; ". */
@@ -1312,7 +1220,7 @@ static const char *plan(sqlite3 *db, const char *sql, char *buf, size_t len)
 static void test_query_plans_use_indexes(void **state)
 {
     fx *f = *state;
-    pb_store *s = open_ok(f);
+    pb_store *s = pb_test_store_fx_open(f);
     sqlite3 *db = pb_store__sqlite_db(s);
     char buf[512];
     plan(db,

@@ -19,51 +19,21 @@
 #include "common/pb_error.h"
 #include "store/pb_store.h"
 
+#include "fixture.h"
+
 static const pb_scope SC = {"123456789012", "us-east-1"};
 
-typedef struct fx {
-    char dir[64];
-    char url[160];
-    pb_store *s;
-} fx;
-
-static pb_store *open_ok(fx *f)
-{
-    pb_store *s = NULL;
-    pb_error err;
-    int rc = pb_store_open(f->url, &s, &err);
-    if (rc)
-        fail_msg("pb_store_open(%s): %d %s", f->url, rc, err.message);
-    return s;
-}
+typedef pb_test_store_fx fx;
 
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    if (!f)
+    if (pb_test_store_setup(state, "pb-schedstore"))
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pb-schedstore-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->url, sizeof f->url, "sqlite:%s/store.db", f->dir);
-    f->s = open_ok(f);
-    *state = f;
+    pb_test_store_fx_open(*state);
     return 0;
 }
 
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pb_store_close(f->s);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        return -1;
-    free(f);
-    return 0;
-}
+static int teardown(void **state) { return pb_test_store_teardown(state); }
 
 static void put_rule(pb_store *s, const char *name)
 {
@@ -127,8 +97,7 @@ static void test_fire_records_ticks(void **state)
     assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, NULL, 1), PB_EVALIDATION);
 
     /* survives a reopen */
-    pb_store_close(s);
-    f->s = s = open_ok(f);
+    s = pb_test_store_fx_reopen(f);
     assert_int_equal(tick_of(s, "r1"), 90000);
 
     /* the row goes with its rule (r2 has no targets) */
@@ -152,8 +121,7 @@ static void test_manual_clock(void **state)
     assert_int_equal(s->ops->clock_get(s, &ms), 0);
     assert_int_equal(ms, 1765094400000LL);
     assert_int_equal(s->ops->clock_set(s, 1765094460000LL), 0);
-    pb_store_close(s);
-    f->s = s = open_ok(f);
+    s = pb_test_store_fx_reopen(f);
     assert_int_equal(s->ops->clock_get(s, &ms), 0);
     assert_int_equal(ms, 1765094460000LL);
     assert_int_equal(s->ops->clock_get(s, NULL), PB_EVALIDATION);
