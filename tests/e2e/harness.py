@@ -7,9 +7,16 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import unittest
+import urllib.error
+import urllib.request
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
 from botocore.config import Config
 
 PB = os.environ.get("PIPEBRIDGE", "build/pipebridge")
@@ -76,3 +83,59 @@ class Server:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION,
                             aws_access_key_id="test", aws_secret_access_key=secret,
                             config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+
+
+def drain(srv):
+    """Reads the server's log in the background so a full pipe never blocks it."""
+    def run(proc):
+        try:
+            for line in proc.stderr:
+                srv.log.append(line)
+        except (ValueError, OSError):  # closed by Server.stop
+            pass
+    threading.Thread(target=run, args=(srv.proc,), daemon=True).start()
+    return srv
+
+
+def start(srv):
+    """Starts srv and drains its log; returns it."""
+    return drain(srv.start())
+
+
+def raw(url, op, body, service="pipebridge", prefix="Pipebridge", timeout=30):
+    """A request for `prefix.op` signed by botocore for `service`, answered as
+    (status, JSON body): what the server itself says, with no client-side
+    validation and with members the CLI's model does not know. body is a dict
+    (sent as JSON) or bytes (sent as they are)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = botocore.awsrequest.AWSRequest(method="POST", url=url + "/", data=data, headers={
+        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": prefix + "." + op})
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, REGION).add_auth(req)
+    p = req.prepare()
+    r = urllib.request.Request(p.url, data=p.body, headers=dict(p.headers), method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+class ServerTest(unittest.TestCase):
+    """A test case whose setUp sets self.srv (a started Server), removed after
+    each test, with the AWS CLI called through ok() and fails()."""
+
+    def tearDown(self):
+        self.srv.cleanup()
+
+    def ok(self, *args):
+        """Runs the AWS CLI, which must succeed; returns its JSON output."""
+        rc, out, err = self.srv.aws(*args)
+        self.assertEqual(rc, 0, "aws %s: %s" % (" ".join(args), err))
+        return out
+
+    def fails(self, code, *args, secret="test"):
+        """Runs the AWS CLI, which must fail with the service error `code`; returns stderr."""
+        rc, out, err = self.srv.aws(*args, secret=secret)
+        self.assertEqual(rc, 254, err)
+        self.assertIn("(%s)" % code, err)
+        return err

@@ -12,7 +12,7 @@ import botocore.awsrequest
 import botocore.credentials
 from botocore.exceptions import ClientError
 
-from harness import Server
+from harness import Server, ServerTest
 
 PIPELINE = "arn:aws:sagemaker:us-east-1:000000000000:pipeline/train"
 TARGET = ('[{"Id": "1", "Arn": "arn:aws:sagemaker:us-east-1:000000000000:pipeline/train", "RoleArn": "ROLE", '
@@ -45,23 +45,9 @@ def raw_call(url, target, body, headers=None, sign=True, secret="test", when=Non
         return e.code, dict(e.headers), json.loads(e.read() or b"{}")
 
 
-class ControlPlane(unittest.TestCase):
+class ControlPlane(ServerTest):
     def setUp(self):
         self.srv = Server().start()
-
-    def tearDown(self):
-        self.srv.cleanup()
-
-    def ok(self, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 0, err)
-        return out
-
-    def fails(self, code, *args, secret="test"):
-        rc, out, err = self.srv.aws(*args, secret=secret)
-        self.assertEqual(rc, 254, err)
-        self.assertIn("(%s)" % code, err)
-        return err
 
     def seed(self):
         self.ok("events", "put-rule", "--name", "R", "--event-pattern", PATTERN, "--description", "D",

@@ -7,16 +7,11 @@ exists, a redrive starts its execution."""
 import json
 import os
 import subprocess
-import threading
 import time
 import unittest
-import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 
-from harness import PB, Server
+from harness import PB, Server, ServerTest, drain, raw
 
 ACCOUNT = "000000000000"
 PIPELINE_ARN = "arn:aws:sagemaker:us-east-1:%s:pipeline/" % ACCOUNT
@@ -34,51 +29,16 @@ TRUE_PIPELINE = json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters
         "RoleArn": ROLE}}]})
 
 
-def drain(srv):
-    """Reads the server's log in the background so a full pipe never blocks it."""
-    def run(proc):
-        try:
-            for line in proc.stderr:
-                srv.log.append(line)
-        except (ValueError, OSError):  # closed by Server.stop
-            pass
-    threading.Thread(target=run, args=(srv.proc,), daemon=True).start()
-    return srv
-
-
-def raw(url, op, body, service="pipebridge", prefix="Pipebridge"):
-    """A request signed by botocore, answered as (status, JSON body)."""
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = botocore.awsrequest.AWSRequest(method="POST", url=url + "/", data=data, headers={
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": prefix + "." + op})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), service, "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, headers=dict(p.headers), method="POST")
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
 def target(tid, pipeline, dlq=DLQ):
     return {"Id": tid, "Arn": PIPELINE_ARN + pipeline, "RoleArn": ROLE,
             "RetryPolicy": {"MaximumRetryAttempts": 0}, "DeadLetterConfig": {"Arn": dlq}}
 
 
-class DeadLetters(unittest.TestCase):
+class DeadLetters(ServerTest):
     def setUp(self):
         self.srv = drain(Server().start())
 
-    def tearDown(self):
-        self.srv.cleanup()
-
     # ------------------------------------------------------------ helpers --
-
-    def aws(self, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 0, "aws %s: %s" % (" ".join(args), err))
-        return out
 
     def pb(self, *args, env=None, endpoint=True):
         """Runs `pipebridge dead-letters ...`: (exit code, stdout, stderr)."""
@@ -96,13 +56,13 @@ class DeadLetters(unittest.TestCase):
         return json.loads(out)
 
     def put_rule(self, name, targets):
-        self.aws("events", "put-rule", "--name", name, "--event-pattern", '{"source":["test.dlq"]}')
-        out = self.aws("events", "put-targets", "--rule", name, "--targets", json.dumps(targets))
+        self.ok("events", "put-rule", "--name", name, "--event-pattern", '{"source":["test.dlq"]}')
+        out = self.ok("events", "put-targets", "--rule", name, "--targets", json.dumps(targets))
         self.assertEqual(out["FailedEntryCount"], 0, out)
 
     def put_events(self, n=1):
         entries = [{"Source": "test.dlq", "DetailType": "Test", "Detail": json.dumps({"n": i})} for i in range(n)]
-        out = self.aws("events", "put-events", "--entries", json.dumps(entries))
+        out = self.ok("events", "put-events", "--entries", json.dumps(entries))
         self.assertEqual(out["FailedEntryCount"], 0, out)
         return [e["EventId"] for e in out["Entries"]]
 
@@ -168,14 +128,14 @@ class DeadLetters(unittest.TestCase):
         self.assertEqual(self.pb_json("list", "--dead-letter-arn", DLQ2)["DeadLetters"], [])
 
         # the pipeline appears; the redrive starts it
-        self.aws("sagemaker", "create-pipeline", "--pipeline-name", "late", "--role-arn", ROLE,
+        self.ok("sagemaker", "create-pipeline", "--pipeline-name", "late", "--role-arn", ROLE,
                  "--pipeline-definition", TRUE_PIPELINE)
-        self.assertEqual(self.aws("sagemaker", "list-pipeline-executions",
+        self.assertEqual(self.ok("sagemaker", "list-pipeline-executions",
                                   "--pipeline-name", "late")["PipelineExecutionSummaries"], [])
         self.assertEqual(self.pb_json("redrive", "--all"), {"Redriven": 1})
         deadline = time.time() + 30
         while True:
-            execs = self.aws("sagemaker", "list-pipeline-executions", "--pipeline-name", "late")
+            execs = self.ok("sagemaker", "list-pipeline-executions", "--pipeline-name", "late")
             if execs["PipelineExecutionSummaries"] or time.time() > deadline:
                 break
             time.sleep(0.2)
@@ -232,9 +192,9 @@ class DeadLetters(unittest.TestCase):
         for _ in range(21):  # 21 x 10 events x 5 targets = 1,050 dead letters
             self.assertEqual(ev.put_events(Entries=entries)["FailedEntryCount"], 0)
         self.wait_dead_letters(1050, timeout=120)
-        self.aws("events", "put-rule", "--name", "rare", "--event-pattern", '{"source":["test.rare"]}')
-        self.aws("events", "put-targets", "--rule", "rare", "--targets", json.dumps([target("r", "rare")]))
-        self.aws("events", "put-events", "--entries", json.dumps(
+        self.ok("events", "put-rule", "--name", "rare", "--event-pattern", '{"source":["test.rare"]}')
+        self.ok("events", "put-targets", "--rule", "rare", "--targets", json.dumps([target("r", "rare")]))
+        self.ok("events", "put-events", "--entries", json.dumps(
             [{"Source": "test.rare", "DetailType": "Test", "Detail": "{}"}]))
         self.wait_dead_letters(1, "--target-arn", PIPELINE_ARN + "rare")
 

@@ -18,12 +18,10 @@ import time
 import unittest
 import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness import PB, Server
+import harness
+from harness import PB, Server, ServerTest, start
 
 ACCOUNT = "000000000000"
 PIPELINE_ARN = "arn:aws:sagemaker:us-east-1:%s:pipeline/" % ACCOUNT
@@ -66,36 +64,10 @@ PER_EVENT = definition([processing("Noop", ["/bin/true"])],
                        params=[{"Name": "EventId", "Type": "String", "DefaultValue": "none"}])
 
 
-def drain(srv):
-    """Reads the server's log in the background so a full pipe never blocks it."""
-    def run(proc):
-        try:
-            for line in proc.stderr:
-                srv.log.append(line)
-        except (ValueError, OSError):  # closed by Server.stop
-            pass
-    threading.Thread(target=run, args=(srv.proc,), daemon=True).start()
-    return srv
-
-
-def start(srv):
-    return drain(srv.start())
-
-
 def raw_events(url, op, body):
-    """An EventBridge request signed by botocore, answered as (status, JSON body):
-    what the server itself says, with no client-side validation."""
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = botocore.awsrequest.AWSRequest(method="POST", url=url + "/", data=data, headers={
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSEvents." + op})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), "events", "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, headers=dict(p.headers), method="POST")
-    try:
-        with urllib.request.urlopen(r, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    """An EventBridge request, answered as (status, JSON body): what the server
+    itself says, with no client-side validation."""
+    return harness.raw(url, op, body, service="events", prefix="AWSEvents")
 
 
 METRIC_LINE = re.compile(r"^([a-z_]+)\{([^}]*)\} (\S+)$")
@@ -122,28 +94,14 @@ def metric(url, name, bus="default", rule=None):
     return metrics(url).get((name, tuple(sorted(labels.items()))), 0)
 
 
-class Base(unittest.TestCase):
+class Base(ServerTest):
     def setUp(self):
         self.srv = start(Server())
         self.sm = self.srv.boto("sagemaker")
         self.events = self.srv.boto("events")
 
-    def tearDown(self):
-        self.srv.cleanup()
-
     def log(self):
         return "server log:\n" + "".join(self.srv.log[-40:])
-
-    def ok(self, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 0, err)
-        return out
-
-    def fails(self, code, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 254, err)
-        self.assertIn("(%s)" % code, err)
-        return err
 
     def create(self, name, defn):
         return self.ok("sagemaker", "create-pipeline", "--pipeline-name", name, "--role-arn", ROLE,

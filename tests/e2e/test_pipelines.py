@@ -7,17 +7,13 @@ import os
 import shutil
 import signal
 import tempfile
-import threading
 import time
 import unittest
-import urllib.request
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 from botocore.exceptions import ClientError
 
-from harness import Server
+import harness
+from harness import Server, ServerTest, start
 
 ACCOUNT = "000000000000"
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:%s:pipeline/" % ACCOUNT
@@ -76,55 +72,17 @@ def gated(flag):
     ], params=[{"Name": "Nap", "Type": "String", "DefaultValue": "0"}])
 
 
-def drain(srv):
-    """Reads the server's log in the background so a full pipe never blocks it."""
-    def run(proc):
-        try:
-            for line in proc.stderr:
-                srv.log.append(line)
-        except (ValueError, OSError):  # closed by Server.stop
-            pass
-    threading.Thread(target=run, args=(srv.proc,), daemon=True).start()
-    return srv
-
-
-def start(srv):
-    return drain(srv.start())
-
-
 def raw(url, op, body):
-    """A SageMaker request signed by botocore, answered as (status, JSON body):
-    shows members this CLI's model does not know."""
-    req = botocore.awsrequest.AWSRequest(method="POST", url=url + "/", data=json.dumps(body).encode(), headers={
-        "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker." + op})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials("test", "test"), "sagemaker", "us-east-1").add_auth(req)
-    p = req.prepare()
-    r = urllib.request.Request(p.url, data=p.body, headers=dict(p.headers), method="POST")
-    try:
-        with urllib.request.urlopen(r, timeout=10) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+    """A SageMaker request, answered as (status, JSON body): shows members this
+    CLI's model does not know."""
+    return harness.raw(url, op, body, service="sagemaker", prefix="SageMaker", timeout=10)
 
 
-class Base(unittest.TestCase):
+class Base(ServerTest):
     def setUp(self):
         self.srv = start(Server())
         self.sm = self.srv.boto("sagemaker")
 
-    def tearDown(self):
-        self.srv.cleanup()
-
-    def ok(self, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 0, err)
-        return out
-
-    def fails(self, code, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 254, err)
-        self.assertIn("(%s)" % code, err)
-        return err
 
     def create(self, name, defn=SIMPLE, *extra):
         return self.ok("sagemaker", "create-pipeline", "--pipeline-name", name, "--role-arn", ROLE,

@@ -14,8 +14,7 @@ import signal
 import time
 import unittest
 
-from harness import Server
-from test_dead_letters import drain, raw
+from harness import Server, ServerTest, drain, raw
 
 ACCOUNT = "000000000000"
 ROLE = "arn:aws:iam::000000000000:role/r"
@@ -39,19 +38,11 @@ def epoch(text):
 T0 = epoch("2030-11-30T23:55:00Z")  # a Saturday; the first Monday of December 2030 is the 2nd
 
 
-class Schedules(unittest.TestCase):
+class Schedules(ServerTest):
     def setUp(self):
         self.srv = drain(Server(extra=["--clock", "manual"]).start())
 
-    def tearDown(self):
-        self.srv.cleanup()
-
     # ------------------------------------------------------------ helpers --
-
-    def aws(self, *args):
-        rc, out, err = self.srv.aws(*args)
-        self.assertEqual(rc, 0, "aws %s: %s" % (" ".join(args), err))
-        return out
 
     def call(self, op, body):
         return raw(self.srv.url, op, body)
@@ -88,7 +79,7 @@ class Schedules(unittest.TestCase):
         self.assertEqual(self.executions(), sorted(want))
 
     def target(self, rule, kind):
-        self.aws("events", "put-targets", "--rule", rule, "--targets", json.dumps([{
+        self.ok("events", "put-targets", "--rule", rule, "--targets", json.dumps([{
             "Id": "p", "Arn": PIPE_ARN, "RoleArn": ROLE,
             "SageMakerPipelineParameters": {"PipelineParameterList": [
                 {"Name": "Kind", "Value": kind}, {"Name": "Tick", "Value": "$.time"}]}}]))
@@ -102,13 +93,13 @@ class Schedules(unittest.TestCase):
     # -------------------------------------------------------------- tests --
 
     def test_ticks_restart_disable_kill(self):
-        self.aws("sagemaker", "create-pipeline", "--pipeline-name", PIPE, "--role-arn", ROLE,
+        self.ok("sagemaker", "create-pipeline", "--pipeline-name", PIPE, "--role-arn", ROLE,
                  "--pipeline-definition", DEFINITION)
         out = self.advance(To=T0)
         self.assertEqual(out["Now"], T0)
-        self.aws("events", "put-rule", "--name", "minutely", "--schedule-expression", "rate(1 minute)")
-        self.aws("events", "put-rule", "--name", "monthly", "--schedule-expression", "cron(0 8 ? * MON#1 *)")
-        self.aws("events", "put-rule", "--name", "quiet", "--schedule-expression", "rate(1 minute)",
+        self.ok("events", "put-rule", "--name", "minutely", "--schedule-expression", "rate(1 minute)")
+        self.ok("events", "put-rule", "--name", "monthly", "--schedule-expression", "cron(0 8 ? * MON#1 *)")
+        self.ok("events", "put-rule", "--name", "quiet", "--schedule-expression", "rate(1 minute)",
                  "--state", "DISABLED")
         self.target("minutely", "minutely")
         self.target("monthly", "monthly")
@@ -136,7 +127,7 @@ class Schedules(unittest.TestCase):
         self.assertEqual(self.next_fire("minutely"), T0 + 240)
 
         # disabled: quiet over two days; the cron rule fires on its Monday at 8
-        self.aws("events", "disable-rule", "--name", "minutely")
+        self.ok("events", "disable-rule", "--name", "minutely")
         self.assertIsNone(self.next_fire("minutely"))
         out = self.advance(To=epoch("2030-12-02T08:00:30Z"))
         self.assertEqual(out["Fired"], 1)
@@ -145,7 +136,7 @@ class Schedules(unittest.TestCase):
         self.assertEqual(self.next_fire("monthly"), epoch("2031-01-06T08:00:00Z"))
 
         # enabled again: resumes at its next tick (counted from its creation)
-        self.aws("events", "enable-rule", "--name", "minutely")
+        self.ok("events", "enable-rule", "--name", "minutely")
         self.assertEqual(self.next_fire("minutely"), epoch("2030-12-02T08:01:00Z"))
         self.advance(Seconds=60)
         want.append(("minutely", "2030-12-02T08:01:00Z"))
@@ -162,7 +153,7 @@ class Schedules(unittest.TestCase):
         self.wait_executions(want)
 
         # updating the expression applies at once
-        self.aws("events", "put-rule", "--name", "minutely", "--schedule-expression", "rate(5 minutes)")
+        self.ok("events", "put-rule", "--name", "minutely", "--schedule-expression", "rate(5 minutes)")
         self.assertEqual(self.next_fire("minutely"), epoch("2030-12-02T08:05:00Z"))
 
         # the clock does not go back
@@ -172,7 +163,7 @@ class Schedules(unittest.TestCase):
 
     def test_manual_clock_misses_nothing_across_restart(self):
         # the clock stands still while the server is down: nothing to catch up
-        self.aws("events", "put-rule", "--name", "r", "--schedule-expression", "rate(1 minute)")
+        self.ok("events", "put-rule", "--name", "r", "--schedule-expression", "rate(1 minute)")
         self.advance(Seconds=120)
         self.restart()
         self.assertEqual(self.advance(Seconds=0)["Fired"], 0)
@@ -193,7 +184,7 @@ class Schedules(unittest.TestCase):
         status, out = self.call("AdvanceClock", {"Seconds": 1, "To": T0})
         self.assertEqual(status, 400)
         # schedules only on the default bus, as AWS
-        self.aws("events", "create-event-bus", "--name", "other")
+        self.ok("events", "create-event-bus", "--name", "other")
         rc, _, err = self.srv.aws("events", "put-rule", "--name", "x", "--event-bus-name", "other",
                                   "--schedule-expression", "rate(1 minute)")
         self.assertEqual(rc, 254)
