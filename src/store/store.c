@@ -48,6 +48,18 @@ void pb_store_close(pb_store *s)
 
 /* ------------------------------------------------------------- freeing -- */
 
+/* Defines name(type *v, size_t n), which frees v[0..n) each with one, then v
+ * (NULL is fine): the *_recs_free of every record that has its own *_rec_free. */
+#define RECS_FREE(name, type, one)                                                                           \
+    void name(type *v, size_t n)                                                                             \
+    {                                                                                                        \
+        if (!v)                                                                                              \
+            return;                                                                                          \
+        for (size_t i = 0; i < n; i++)                                                                       \
+            one(&v[i]);                                                                                      \
+        free(v);                                                                                             \
+    }
+
 void pb_bus_rec_free(pb_bus_rec *b)
 {
     if (!b)
@@ -97,32 +109,9 @@ void pb_tags_free(pb_tag *tags, size_t n)
     free(tags);
 }
 
-void pb_bus_recs_free(pb_bus_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_bus_rec_free(&v[i]);
-    free(v);
-}
-
-void pb_rule_recs_free(pb_rule_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_rule_rec_free(&v[i]);
-    free(v);
-}
-
-void pb_target_recs_free(pb_target_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_target_rec_free(&v[i]);
-    free(v);
-}
+RECS_FREE(pb_bus_recs_free, pb_bus_rec, pb_bus_rec_free)
+RECS_FREE(pb_rule_recs_free, pb_rule_rec, pb_rule_rec_free)
+RECS_FREE(pb_target_recs_free, pb_target_rec, pb_target_rec_free)
 
 void pb_rule_entries_free(pb_rule_entry *v, size_t n)
 {
@@ -159,14 +148,7 @@ void pb_pipeline_rec_free(pb_pipeline_rec *p)
     memset(p, 0, sizeof *p);
 }
 
-void pb_pipeline_recs_free(pb_pipeline_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_pipeline_rec_free(&v[i]);
-    free(v);
-}
+RECS_FREE(pb_pipeline_recs_free, pb_pipeline_rec, pb_pipeline_rec_free)
 
 void pb_exec_rec_free(pb_exec_rec *e)
 {
@@ -184,14 +166,7 @@ void pb_exec_rec_free(pb_exec_rec *e)
     memset(e, 0, sizeof *e);
 }
 
-void pb_exec_recs_free(pb_exec_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_exec_rec_free(&v[i]);
-    free(v);
-}
+RECS_FREE(pb_exec_recs_free, pb_exec_rec, pb_exec_rec_free)
 
 void pb_exec_entries_free(pb_exec_entry *v, size_t n)
 {
@@ -267,14 +242,7 @@ void pb_invocation_rec_free(pb_invocation_rec *v)
     memset(v, 0, sizeof *v);
 }
 
-void pb_invocation_recs_free(pb_invocation_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_invocation_rec_free(&v[i]);
-    free(v);
-}
+RECS_FREE(pb_invocation_recs_free, pb_invocation_rec, pb_invocation_rec_free)
 
 void pb_dead_letter_rec_free(pb_dead_letter_rec *d)
 {
@@ -298,14 +266,7 @@ void pb_dead_letter_rec_free(pb_dead_letter_rec *d)
     memset(d, 0, sizeof *d);
 }
 
-void pb_dead_letter_recs_free(pb_dead_letter_rec *v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        pb_dead_letter_rec_free(&v[i]);
-    free(v);
-}
+RECS_FREE(pb_dead_letter_recs_free, pb_dead_letter_rec, pb_dead_letter_rec_free)
 
 void pb_tick_recs_free(pb_tick_rec *v, size_t n)
 {
