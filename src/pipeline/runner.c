@@ -447,6 +447,18 @@ static int exec_not_found(const char *arn, pb_error *err)
     return pb_error_set(err, PB_ESM_NOTFOUND, "Pipeline execution '%s' does not exist.", arn);
 }
 
+/* Reads the stored record of the execution exec_arn into *out (the caller's,
+ * pb_exec_rec_free, also on failure). 0, PB_ESM_NOTFOUND, or the store's code. */
+static int read_exec(pb_runner *r, const pb_scope *sc, const char *exec_arn, pb_exec_rec *out, pb_error *err)
+{
+    int rc = r->store->ops->exec_get(r->store, sc, exec_arn, out);
+    if (rc == PB_ENOTFOUND)
+        return exec_not_found(exec_arn, err);
+    if (rc)
+        return pb_error_set(err, rc, "cannot read %s", exec_arn);
+    return 0;
+}
+
 /* Looks the pipeline up (version 0: latest). */
 static int find_pipeline(pb_runner *r, const pb_runner_start_req *req, pb_pipeline_rec *p, pb_error *err)
 {
@@ -579,12 +591,8 @@ int pb_runner_stop(pb_runner *r, const pb_scope *sc, const char *exec_arn, int64
         wake(r);
     } else {
         pb_exec_rec e = {0};
-        rc = r->store->ops->exec_get(r->store, sc, exec_arn, &e);
-        if (rc == PB_ENOTFOUND)
-            rc = exec_not_found(exec_arn, err);
-        else if (rc)
-            pb_error_set(err, rc, "cannot read %s", exec_arn);
-        else
+        rc = read_exec(r, sc, exec_arn, &e, err);
+        if (rc == 0)
             rc = pb_error_set(err, PB_ESM_CONFLICT,
                               "Pipeline execution '%s' is %s: only an Executing pipeline execution can be stopped.",
                               e.arn, e.status);
@@ -613,15 +621,8 @@ int pb_runner_retry(pb_runner *r, const pb_scope *sc, const char *exec_arn, int6
                           exec_arn);
         goto out;
     }
-    rc = r->store->ops->exec_get(r->store, sc, exec_arn, &e);
-    if (rc == PB_ENOTFOUND) {
-        rc = exec_not_found(exec_arn, err);
+    if ((rc = read_exec(r, sc, exec_arn, &e, err)))
         goto out;
-    }
-    if (rc) {
-        pb_error_set(err, rc, "cannot read %s", exec_arn);
-        goto out;
-    }
     if (strcmp(e.status, "Failed") != 0) {
         rc = pb_error_set(err, PB_ESM_CONFLICT,
                           "Pipeline execution '%s' is %s: only a Failed pipeline execution can be retried.", e.arn,
@@ -681,15 +682,8 @@ int pb_runner_update(pb_runner *r, const pb_scope *sc, const char *exec_arn, con
     if (x) {
         e = &x->rec;
     } else {
-        rc = r->store->ops->exec_get(r->store, sc, exec_arn, &stored);
-        if (rc == PB_ENOTFOUND) {
-            rc = exec_not_found(exec_arn, err);
+        if ((rc = read_exec(r, sc, exec_arn, &stored, err)))
             goto out;
-        }
-        if (rc) {
-            pb_error_set(err, rc, "cannot read %s", exec_arn);
-            goto out;
-        }
         e = &stored;
     }
     if (display_name)
