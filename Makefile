@@ -39,6 +39,7 @@ asan: deps-test
 bench: build
 	@$(BUILD)/pattern_bench
 	@$(BUILD)/pipeline_bench $(BUILD)/pipebridge
+	@$(BUILD)/ingest_bench $(BUILD)/pipebridge
 	@$(BUILD)/schedule_bench
 
 clean:

@@ -1,6 +1,7 @@
 /*
- * bench_client.c — the server process, /proc readings and the signed
- * keep-alive HTTP client shared by the HTTP benchmarks. See bench_client.h.
+ * bench_client.c — the server process, /proc readings, the signed
+ * keep-alive HTTP client and the step programs' mark mode, shared by the
+ * HTTP benchmarks. See bench_client.h.
  */
 #define _GNU_SOURCE
 #include "bench_client.h"
@@ -11,8 +12,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,6 +122,76 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void bench_rm_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
+/* ------------------------------------------------------------------ mark mode */
+
+uint64_t bench_real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int bench_mark_main(const char *who, const char *id, const struct timespec *t)
+{
+    if (!*id || strlen(id) > 128) {
+        fprintf(stderr, "%s --mark: bad id '%s'\n", who, id);
+        return 3;
+    }
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+            fprintf(stderr, "%s --mark: bad id '%s'\n", who, id);
+            return 3;
+        }
+    const char *dir = getenv(BENCH_MARK_ENV);
+    if (!dir || !*dir)
+        dir = ".";
+    char tmp[PATH_MAX], final[PATH_MAX], text[32];
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, id);
+    snprintf(final, sizeof final, "%s/%s", dir, id);
+    int n = snprintf(text, sizeof text, "%llu\n",
+                     (unsigned long long)t->tv_sec * 1000000000ull + (unsigned long long)t->tv_nsec);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) != 0 || rename(tmp, final) != 0) {
+        fprintf(stderr, "%s --mark: cannot write %s: %s\n", who, final, strerror(errno));
+        return 3;
+    }
+    return 0;
+}
+
+uint64_t bench_read_mark(const char *dir, const char *id)
+{
+    char path[PATH_MAX], buf[64];
+    snprintf(path, sizeof path, "%s/%s", dir, id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        bench_fail("the mark file %s is empty", path);
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+uint64_t bench_wait_mark(int ifd, const char *dir, const char *id, double timeout_s)
+{
+    double deadline = bench_now_s() + timeout_s;
+    for (;;) {
+        uint64_t m = bench_read_mark(dir, id);
+        if (m)
+            return m;
+        double left = deadline - bench_now_s();
+        if (left <= 0)
+            bench_fail("no mark %s in %s after %.0f s", id, dir, timeout_s);
+        struct pollfd pfd = {.fd = ifd, .events = POLLIN};
+        if (poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) > 0) {
+            char ev[4096];
+            while (read(ifd, ev, sizeof ev) < 0 && errno == EINTR)
+                ;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------ the server process */
 
 /* Whether a text-format log line ("<time> <level> <msg>") is at level error. */
@@ -193,6 +266,12 @@ pid_t bench_server_pid(void) { return g_child; }
 
 void bench_server_start(bench_server *s, const char *bin, const char *dir, bench_line_hook hook, void *user)
 {
+    bench_server_start_args(s, bin, dir, NULL, hook, user);
+}
+
+void bench_server_start_args(bench_server *s, const char *bin, const char *dir, const char *const *extra,
+                             bench_line_hook hook, void *user)
+{
     memset(s, 0, sizeof *s);
     s->hook = hook;
     s->hook_user = user;
@@ -212,7 +291,12 @@ void bench_server_start(bench_server *s, const char *bin, const char *dir, bench
             dup2(dn, 0);
             dup2(dn, 1);
         }
-        execl(bin, bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir, (char *)NULL);
+        const char *argv[32] = {bin, "serve", "--listen", "127.0.0.1:0", "--data-dir", dir};
+        size_t k = 6;
+        for (size_t i = 0; extra && extra[i] && k + 1 < sizeof argv / sizeof argv[0]; i++)
+            argv[k++] = extra[i];
+        argv[k] = NULL;
+        execv(bin, (char *const *)argv);
         fprintf(stderr, "%s: cannot exec %s: %s\n", prog, bin, strerror(errno));
         _exit(127);
     }
@@ -356,6 +440,8 @@ static int recv_more(bench_client *c)
     }
 }
 
+static void exchange(bench_client *c, const char *op, size_t total, uint64_t *lat_ns);
+
 void bench_client_call(bench_client *c, const char *op, const char *body, size_t blen, uint64_t *lat_ns)
 {
     /* the previous response's bytes leave the buffer */
@@ -391,8 +477,26 @@ void bench_client_call(bench_client *c, const char *op, const char *body, size_t
     if (hl < 0 || (size_t)hl + blen > sizeof c->req)
         bench_fail("request too large");
     memcpy(c->req + hl, body, blen);
-    size_t total = (size_t)hl + blen, off = 0;
+    exchange(c, op, (size_t)hl + blen, lat_ns);
+}
 
+void bench_client_get(bench_client *c, const char *path, uint64_t *lat_ns)
+{
+    if (c->consumed) {
+        memmove(c->rbuf, c->rbuf + c->consumed, c->rlen - c->consumed);
+        c->rlen -= c->consumed;
+        c->consumed = 0;
+    }
+    int hl = snprintf(c->req, sizeof c->req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, c->host);
+    if (hl < 0 || (size_t)hl >= sizeof c->req)
+        bench_fail("request too large");
+    exchange(c, path, (size_t)hl, lat_ns);
+}
+
+/* Sends c->req[0..total) and reads the answer into c->status, c->body, c->blen. */
+static void exchange(bench_client *c, const char *op, size_t total, uint64_t *lat_ns)
+{
+    size_t off = 0;
     uint64_t t0 = bench_now_ns();
     while (off < total) {
         ssize_t n = send(c->fd, c->req + off, total - off, MSG_NOSIGNAL);

@@ -1,8 +1,10 @@
 /*
- * bench_client.h — what the HTTP benchmarks (api_bench, pipeline_bench)
- * share: starting and stopping the real server as a child process, reading
- * its memory and CPU from /proc, and a minimal keep-alive HTTP/1.1 client
- * that signs every request with pb_sigv4_sign.
+ * bench_client.h — what the HTTP benchmarks (api_bench, pipeline_bench,
+ * ingest_bench) share: starting and stopping the real server as a child
+ * process, reading its memory and CPU from /proc, a minimal keep-alive
+ * HTTP/1.1 client that signs every request with pb_sigv4_sign, and the
+ * "mark mode" of a bench program that a pipeline step runs to say when it
+ * started.
  *
  * The server is `BIN serve --listen 127.0.0.1:0 --data-dir DIR`; its port is
  * read from the "pipebridge listening on http://HOST:PORT" line on its
@@ -54,6 +56,25 @@ double bench_pct_ms(const uint64_t *sorted, size_t n, double q);
 void bench_make_dir(char *out, size_t cap, const char *tmpdir, const char *tag);
 void bench_rm_tree(const char *dir);
 
+/* ------------------------------------------------------------------ mark mode */
+
+/* A pipeline step whose entrypoint is `<bench> --mark ID` (with
+ * BENCH_MARK_ENV=DIR in its Environment) writes the CLOCK_REALTIME
+ * nanoseconds t, read first thing in main, to DIR/ID (a temporary name, then
+ * rename; DIR defaults to "."). ID is 1..128 of [A-Za-z0-9-]. Returns the
+ * exit status: 0, or 3 with "<who> --mark: ..." on stderr. */
+#define BENCH_MARK_ENV "PB_BENCH_MARK_DIR"
+int bench_mark_main(const char *who, const char *id, const struct timespec *t);
+
+uint64_t bench_real_ns(void); /* CLOCK_REALTIME, nanoseconds (what marks hold) */
+
+/* The mark DIR/ID, 0 while there is none. */
+uint64_t bench_read_mark(const char *dir, const char *id);
+
+/* Waits for the mark DIR/ID; ifd is an inotify descriptor watching DIR
+ * (IN_MOVED_TO). Fails the bench after timeout_s. */
+uint64_t bench_wait_mark(int ifd, const char *dir, const char *id, double timeout_s);
+
 /* ------------------------------------------------------------------ the server process */
 
 #define BENCH_TAIL_LINES 12
@@ -83,6 +104,11 @@ typedef struct bench_server {
 /* Starts BIN serve on DIR and waits (at most 120 s) for the listening line;
  * hook (may be NULL) sees every line. */
 void bench_server_start(bench_server *s, const char *bin, const char *dir, bench_line_hook hook, void *user);
+
+/* The same with more arguments after those (NULL-terminated; at most 25),
+ * e.g. {"--threads", "8", NULL}. */
+void bench_server_start_args(bench_server *s, const char *bin, const char *dir, const char *const *extra,
+                             bench_line_hook hook, void *user);
 
 /* SIGTERM, wait; the server must exit 0 (bench_fail otherwise). Returns the
  * seconds it took. */
@@ -134,6 +160,10 @@ void bench_client_close(bench_client *c);
  * c->blen (valid until the next call). *lat_ns is send-to-last-byte. I/O or
  * protocol errors fail the bench. */
 void bench_client_call(bench_client *c, const char *op, const char *body, size_t blen, uint64_t *lat_ns);
+
+/* GET path (unsigned: /metrics, /healthz) on the same connection; fills
+ * c->status, c->body, c->blen as bench_client_call. */
+void bench_client_get(bench_client *c, const char *path, uint64_t *lat_ns);
 
 /* Fails the bench unless the last answer was 200 (what: the request, shown). */
 void bench_expect_200(const bench_client *c, const char *op, const char *what);

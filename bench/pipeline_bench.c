@@ -73,7 +73,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MARK_ENV "PB_BENCH_MARK_DIR"
 #define ROLE "arn:aws:iam::000000000000:role/bench"
 #define MAX_CONNS 16
 #define MAX_ERROR_LINES 10
@@ -96,82 +95,11 @@ static void new_dir(char *out, size_t cap, const char *tag)
         snprintf(g_dirs[g_ndirs++], sizeof g_dirs[0], "%s", out);
 }
 
-/* ------------------------------------------------------------------ mark mode */
-
-/* The step's program: writes the CLOCK_REALTIME nanoseconds t (taken first
- * thing in main) to $PB_BENCH_MARK_DIR/<id> (or ./<id>). Exit 0, or 3 with a
- * message on stderr (the step then fails with it). */
-static int mark_main(const char *id, const struct timespec *t)
-{
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) {
-            fprintf(stderr, "pipeline_bench --mark: bad id '%s'\n", id);
-            return 3;
-        }
-    const char *dir = getenv(MARK_ENV);
-    if (!dir || !*dir)
-        dir = ".";
-    char tmp[PATH_MAX], final[PATH_MAX], text[32];
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, id);
-    snprintf(final, sizeof final, "%s/%s", dir, id);
-    int n = snprintf(text, sizeof text, "%llu\n",
-                     (unsigned long long)t->tv_sec * 1000000000ull + (unsigned long long)t->tv_nsec);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) != 0 || rename(tmp, final) != 0) {
-        fprintf(stderr, "pipeline_bench --mark: cannot write %s: %s\n", final, strerror(errno));
-        return 3;
-    }
-    return 0;
-}
-
-static uint64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void sleep_ms(double ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
-}
-
-/* The mark of an execution, 0 while there is none. */
-static uint64_t read_mark(const char *dir, const char *id)
-{
-    char path[PATH_MAX], buf[64];
-    snprintf(path, sizeof path, "%s/%s", dir, id);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        bench_fail("the mark file %s is empty", path);
-    buf[n] = '\0';
-    return strtoull(buf, NULL, 10);
-}
-
-/* Waits (inotify fd ifd watches dir) for the mark of id; fails after timeout_s. */
-static uint64_t wait_mark(int ifd, const char *dir, const char *id, double timeout_s)
-{
-    double deadline = bench_now_s() + timeout_s;
-    for (;;) {
-        uint64_t m = read_mark(dir, id);
-        if (m)
-            return m;
-        double left = deadline - bench_now_s();
-        if (left <= 0)
-            bench_fail("no mark from the step of execution %s after %.0f s", id, timeout_s);
-        struct pollfd pfd = {.fd = ifd, .events = POLLIN};
-        if (poll(&pfd, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1) > 0) {
-            char ev[4096];
-            while (read(ifd, ev, sizeof ev) < 0 && errno == EINTR)
-                ;
-        }
-    }
 }
 
 /* ------------------------------------------------------------------ the server's log */
@@ -516,10 +444,10 @@ static uint64_t spawn_floor_once(const char *markdir, size_t i, int ifd)
 {
     char id[32], env0[PATH_MAX + 32];
     snprintf(id, sizeof id, "floor-%zu", i);
-    snprintf(env0, sizeof env0, "%s=%s", MARK_ENV, markdir);
+    snprintf(env0, sizeof env0, "%s=%s", BENCH_MARK_ENV, markdir);
     char *argv[] = {g_self, "--mark", id, NULL};
     char *envp[] = {env0, NULL};
-    uint64_t t0 = real_ns();
+    uint64_t t0 = bench_real_ns();
     pid_t pid = fork();
     if (pid < 0)
         bench_die("fork: %s", strerror(errno));
@@ -527,7 +455,7 @@ static uint64_t spawn_floor_once(const char *markdir, size_t i, int ifd)
         execve(g_self, argv, envp);
         _exit(127);
     }
-    uint64_t m = wait_mark(ifd, markdir, id, 30);
+    uint64_t m = bench_wait_mark(ifd, markdir, id, 30);
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
@@ -581,7 +509,7 @@ static void phase_latency(const char *bin, size_t n)
     bench_client c;
     bench_client_open(&c, srv.port, &bench_sagemaker);
     json_t *entry = json_pack("[s,s,{s:s}]", g_self, "--mark", "Get", "Execution.PipelineExecutionId");
-    create_pipeline(&c, "bench-latency", entry, json_pack("{s:s}", MARK_ENV, markdir));
+    create_pipeline(&c, "bench-latency", entry, json_pack("{s:s}", BENCH_MARK_ENV, markdir));
 
     uint64_t *lat = calloc(n, sizeof *lat), *rtt = calloc(n, sizeof *rtt), *succ = calloc(n, sizeof *succ);
     int64_t *after = calloc(n, sizeof *after);
@@ -596,11 +524,11 @@ static void phase_latency(const char *bin, size_t n)
             log_first = ll.n;
             pthread_mutex_unlock(&ll.mu);
         }
-        uint64_t l, t0 = real_ns();
+        uint64_t l, t0 = bench_real_ns();
         char *arn = start_exec(&c, "bench-latency", "lat", i, &l);
-        uint64_t t1 = real_ns();
+        uint64_t t1 = bench_real_ns();
         const char *id = exec_id(arn);
-        uint64_t m = wait_mark(ifd, markdir, id, 30);
+        uint64_t m = bench_wait_mark(ifd, markdir, id, 30);
         const char *st;
         char *reason = NULL;
         while (!strcmp((st = exec_status(&c, arn, &reason)), "Executing")) {
@@ -609,7 +537,7 @@ static void phase_latency(const char *bin, size_t n)
             polls++;
             sleep_ms(1);
         }
-        uint64_t t2 = real_ns();
+        uint64_t t2 = bench_real_ns();
         if (strcmp(st, "Succeeded"))
             bench_fail("execution %s ended %s: %s", arn, st, reason ? reason : "(no reason)");
         free(reason);
@@ -1048,7 +976,7 @@ int main(int argc, char **argv)
     struct timespec t_main;
     clock_gettime(CLOCK_REALTIME, &t_main); /* mark mode: the first thing the step does */
     if (argc == 3 && !strcmp(argv[1], "--mark"))
-        return mark_main(argv[2], &t_main);
+        return bench_mark_main("pipeline_bench", argv[2], &t_main);
 
     bench_set_name("pipeline_bench");
     const char *bin = "build/pipebridge", *only = NULL;
