@@ -112,7 +112,8 @@ static char g_self[PATH_MAX];
 static bool g_keep;
 static size_t g_pipe_every = 10000;
 static size_t g_detail_bytes = 300;
-static bool g_nomatch; /* --no-match: A's entries match no rule */
+static bool g_nomatch;      /* --no-match: A's entries match no rule */
+static double g_stagger_ms; /* --stagger: connection i connects i * this after the first */
 
 /* Data directories, removed at the end of a successful run (--keep keeps them). */
 #define MAX_DIRS 64
@@ -153,6 +154,21 @@ static double loadavg(void)
         fclose(f);
     }
     return l;
+}
+
+/* CPU seconds the whole machine was busy (every CPU, /proc/stat; iowait is idle). */
+static double machine_busy_s(void)
+{
+    unsigned long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                       &v[6], &v[7])
+              : 0;
+    if (f)
+        fclose(f);
+    if (n < 4)
+        return -1;
+    return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double self_cpu_s(void)
@@ -599,6 +615,8 @@ static void *loader_main(void *arg)
 {
     loader *l = arg;
     bench_client c;
+    if (g_stagger_ms > 0) /* --stagger: connect one after the other, not all at once */
+        sleep_ms(g_stagger_ms * l->id);
     bench_client_open(&c, l->port, &bench_events);
     /* POOL bodies without a pipeline entry, made before the clock starts and
      * sent in turn (the server gives every entry its own id, so repeats are
@@ -659,6 +677,7 @@ typedef struct loadres {
     double p50, p90, p99, max;       /* ms */
     double raw_p50, raw_p99, raw_max; /* paced: from the send */
     double srv_cores, self_cores;
+    double other_cores;              /* the rest of the machine's busy CPU: other work (and the steps) */
     size_t counted_req, late;
     size_t entries, npipe;           /* all, warm-up included */
     size_t invocations;              /* expected: entries, or 0 with --no-match (the pipeline ones aside) */
@@ -684,10 +703,10 @@ static void run_load(env *e, int nconns, double rate_ev, double seconds, const c
         if (pthread_create(&th[i], NULL, loader_main, &ls[i]))
             bench_die("pthread_create failed");
     sleep_until_ns(meas);
-    double c0 = bench_proc_cpu_s(e->srv.pid), s0 = self_cpu_s();
+    double c0 = bench_proc_cpu_s(e->srv.pid), s0 = self_cpu_s(), m0 = machine_busy_s();
     r->t_begin = bench_now_s();
     sleep_until_ns(end);
-    double c1 = bench_proc_cpu_s(e->srv.pid), s1 = self_cpu_s();
+    double c1 = bench_proc_cpu_s(e->srv.pid), s1 = self_cpu_s(), m1 = machine_busy_s();
     r->t_end = bench_now_s();
     for (int i = 0; i < nconns; i++)
         pthread_join(th[i], NULL);
@@ -724,6 +743,9 @@ static void run_load(env *e, int nconns, double rate_ev, double seconds, const c
     r->raw_max = n ? (double)raw[n - 1] / 1e6 : 0;
     r->srv_cores = (c1 - c0) / seconds;
     r->self_cores = (s1 - s0) / seconds;
+    r->other_cores = (m1 - m0 - (c1 - c0) - (s1 - s0)) / seconds;
+    if (r->other_cores < 0)
+        r->other_cores = 0;
     free(all);
     free(raw);
     free(ls);
@@ -731,14 +753,17 @@ static void run_load(env *e, int nconns, double rate_ev, double seconds, const c
 }
 
 /* Waits until every accepted entry's invocation has ended; checks none failed
- * and every pipeline entry's step wrote its mark. Returns the seconds after t_end. */
-static double drain(env *e, const loadres *r, const char *tag, mstat *m)
+ * and every pipeline entry's step wrote its mark. Returns the seconds after
+ * t_end; *backlog (may be NULL) is how many had not ended at the first look. */
+static double drain(env *e, const loadres *r, const char *tag, mstat *m, double *backlog)
 {
     bench_client c;
     bench_client_open(&c, e->srv.port, &bench_events);
     double t0 = bench_now_s();
-    for (;;) {
+    for (bool first = true;; first = false) {
         metrics_read(&c, m);
+        if (first && backlog)
+            *backlog = (double)r->invocations - m->invocations;
         if (m->failed || m->dead || m->retries)
             bench_fail("%.0f invocations failed, %.0f dead letters, %.0f retried attempts (data in %s)", m->failed,
                        m->dead, m->retries, e->dir);
@@ -797,7 +822,7 @@ static void check_rules(const char *bin)
     free(body);
     loadres r = {.entries = NBUCKETS + 1, .invocations = NBUCKETS + 1, .npipe = 1, .t_end = bench_now_s()};
     mstat m;
-    drain(&e, &r, "check", &m);
+    drain(&e, &r, "check", &m, NULL);
     /* per rule: pipebridge_triggered_rules_total{...,rule="NAME"} 1 */
     uint64_t lat;
     bench_client_get(&c, "/metrics", &lat);
@@ -836,7 +861,7 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
     for (size_t ti = 0; ti < nthreads; ti++)
         for (size_t ci = 0; ci < nconns; ci++) {
             loadres best = {0};
-            double best_drain = 0;
+            double best_drain = 0, best_backlog = 0;
             mstat best_m = {0};
             for (int run = 1; run <= runs; run++) {
                 char tthreads[16], tag[32];
@@ -848,7 +873,8 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
                 loadres r;
                 run_load(&e, conns[ci], 0, seconds, tag, &r);
                 mstat m;
-                double dt = drain(&e, &r, tag, &m);
+                double backlog;
+                double dt = drain(&e, &r, tag, &m, &backlog);
                 pid_t pid = e.srv.pid;
                 double rss = (double)bench_proc_kb(pid, "VmHWM") / 1024.0;
                 env_stop(&e);
@@ -862,16 +888,17 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
                 hist_q(&m, 0.5, h50, sizeof h50);
                 hist_q(&m, 0.99, h99, sizeof h99);
                 printf("#   run %d --threads %d, %d conn: %.0f events/s (%.0f req/s) p50=%.3fms p99=%.3fms "
-                       "max=%.3fms; server %.2f cores, bench %.2f cores; drained %.2fs after the load "
-                       "(%zu invocations, %zu to the pipeline); ingestion->attempt p50 %s p99 %s; peak rss "
+                       "max=%.3fms; server %.2f cores, bench %.2f, other %.2f; drained %.2fs after the load "
+                       "(%zu invocations, %zu to the pipeline; %.0f not yet ended at the end); ingestion->attempt p50 %s p99 %s; peak rss "
                        "%.1fMB; load %.2f; server pid %d ran t=%.3f..%.3f\n",
                        run, threads[ti], conns[ci], r.events_s, r.req_s, r.p50, r.p99, r.max, r.srv_cores,
-                       r.self_cores, dt, r.invocations, r.npipe, h50, h99, rss, loadavg(), (int)pid, r.t_begin,
+                       r.self_cores, r.other_cores, dt, r.invocations, r.npipe, backlog, h50, h99, rss, loadavg(), (int)pid, r.t_begin,
                        r.t_end);
                 fflush(stdout);
                 if (r.events_s > best.events_s) {
                     best = r;
                     best_drain = dt;
+                    best_backlog = backlog;
                     best_m = m;
                 }
             }
@@ -879,10 +906,12 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
             hist_q(&best_m, 0.5, h50, sizeof h50);
             hist_q(&best_m, 0.99, h99, sizeof h99);
             printf("putevents_throughput%s threads=%d conns=%d %.0f events/s p50=%.3fms p99=%.3fms (best of %d; "
-                   "%.0f invocations/s; server %.2f cores, bench %.2f; drain %.2fs; target >= 50000: %s)\n",
+                   "%.0f invocations/s; server %.2f cores, bench %.2f, other %.2f; drain %.2fs, backlog %.0f; "
+                   "target >= 50000: %s)\n",
                    g_nomatch ? "_nomatch" : "", threads[ti], conns[ci], best.events_s, best.p50, best.p99, runs,
                    best.events_s * (double)best.invocations / (double)(best.entries ? best.entries : 1), best.srv_cores,
-                   best.self_cores, best_drain, best.events_s >= 50000 ? "met" : "MISSED");
+                   best.self_cores, best.other_cores, best_drain, best_backlog,
+                   best.events_s >= 50000 ? "met" : "MISSED");
             fflush(stdout);
         }
     printf("#   every answer 200 with FailedEntryCount 0; every invocation ended, none failed; store empty "
@@ -907,17 +936,18 @@ static void phase_b(const char *bin, double rate, int conns, int runs, double se
         loadres r;
         run_load(&e, conns, rate, seconds, tag, &r);
         mstat m;
-        double dt = drain(&e, &r, tag, &m);
+        double dt = drain(&e, &r, tag, &m, NULL);
         pid_t pid = e.srv.pid;
         env_stop(&e);
         char h50[32], h99[32];
         hist_q(&m, 0.5, h50, sizeof h50);
         hist_q(&m, 0.99, h99, sizeof h99);
         printf("#   run %d: %.0f events/s sent; from due time p50=%.3fms p90=%.3fms p99=%.3fms max=%.3fms; from "
-               "send p50=%.3fms p99=%.3fms max=%.3fms; %zu of %zu sent >1ms late; server %.2f cores, bench %.2f; "
+               "send p50=%.3fms p99=%.3fms max=%.3fms; %zu of %zu sent >1ms late; server %.2f cores, bench %.2f, "
+               "other %.2f; "
                "drained %.2fs after; ingestion->attempt p50 %s p99 %s; load %.2f; server pid %d ran t=%.3f..%.3f\n",
                run, r.events_s, r.p50, r.p90, r.p99, r.max, r.raw_p50, r.raw_p99, r.raw_max, r.late, r.counted_req,
-               r.srv_cores, r.self_cores, dt, h50, h99, loadavg(), (int)pid, r.t_begin, r.t_end);
+               r.srv_cores, r.self_cores, r.other_cores, dt, h50, h99, loadavg(), (int)pid, r.t_begin, r.t_end);
         fflush(stdout);
         if (!have || r.p99 < best.p99) {
             best = r;
@@ -1064,6 +1094,7 @@ static void phase_c(const char *bin, size_t n)
 static const char usage[] =
     "usage: ingest_bench [PIPEBRIDGE] [--only A|B|C] [--seconds S] [--runs R] [--threads LIST] [--conns LIST]\n"
     "                    [--rate E] [--b-conns K] [--events M] [--pipeline-every P] [--detail-bytes B] [--no-match]\n"
+    "                    [--stagger MS]\n"
     "                    [--tmpdir DIR] [--keep] [--quick]\n"
     "       ingest_bench --mark ID      (the pipeline step's program)\n"
     "\n"
@@ -1079,6 +1110,7 @@ static const char usage[] =
     "  --pipeline-every P  in A and B, 1 in P entries starts a pipeline (default 10000; 0: none)\n"
     "  --detail-bytes B    Detail size (default 300)\n"
     "  --no-match          A's and B's entries match no rule (but every P-th): the request path alone\n"
+    "  --stagger MS        connection i connects i*MS ms after the first (within the 1 s warm-up)\n"
     "  --quick             --seconds 3 --runs 1 --threads 4 --conns 8 --events 30\n"
     "  --tmpdir DIR        where the data directories are made (default $TMPDIR or /tmp)\n"
     "  --keep              keep the data directories\n";
@@ -1151,6 +1183,8 @@ int main(int argc, char **argv)
             g_detail_bytes = strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--tmpdir") && hasv) {
             g_tmpdir = argv[++i];
+        } else if (!strcmp(a, "--stagger") && hasv) {
+            g_stagger_ms = atof(argv[++i]);
         } else if (!strcmp(a, "--no-match")) {
             g_nomatch = true;
         } else if (!strcmp(a, "--keep")) {
@@ -1164,10 +1198,18 @@ int main(int argc, char **argv)
     }
     if (seconds < 1 || seconds > 600 || runs < 1 || runs > 20 || !nthreads || !nconns || rate < 10 ||
         rate > 1e6 || bconns < 1 || bconns > MAX_CONNS || events < 1 || events > 100000 || g_detail_bytes < 200 ||
-        g_detail_bytes > 1200 || (only && strcmp(only, "A") && strcmp(only, "B") && strcmp(only, "C"))) {
+        g_detail_bytes > 1200 || g_stagger_ms < 0 || g_stagger_ms > 50 || (only && strcmp(only, "A") && strcmp(only, "B") && strcmp(only, "C"))) {
         fprintf(stderr, "ingest_bench: --seconds 1..600, --runs 1..20, --threads/--conns lists of 1..%d, --rate "
-                        "10..1000000, --b-conns 1..%d, --events 1..100000, --detail-bytes 200..1200, --only A|B|C\n",
+                        "10..1000000, --b-conns 1..%d, --events 1..100000, --detail-bytes 200..1200, --stagger 0..50, --only A|B|C\n",
                 MAX_CONNS, MAX_CONNS);
+        return 2;
+    }
+    int most = bconns;
+    for (size_t i = 0; i < nconns; i++)
+        most = conns[i] > most ? conns[i] : most;
+    if (g_stagger_ms * (most - 1) > 900) {
+        fprintf(stderr, "ingest_bench: --stagger %g with %d connections does not fit in the 1 s warm-up\n",
+                g_stagger_ms, most);
         return 2;
     }
     ssize_t sl = readlink("/proc/self/exe", g_self, sizeof g_self - 1);

@@ -89,6 +89,8 @@ static int delete_bus(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
         rc = pb_error_set(err, PB_EVALIDATION, "Event bus %s still has rules: delete them first.", name);
     else if (rc)
         pb_error_set(err, rc, "cannot delete event bus %s", name);
+    else
+        pb_delivery_bus_deleted(ctx->delivery, &ctx->scope, name);
     free(arn);
     if (!rc)
         *out = json_object();

@@ -51,6 +51,7 @@ struct pb_delivery {
     int64_t *done_ids;        /* delivered, to delete */
     size_t ndone, done_cap;
     bool outbox_flag;
+    bool flush;               /* pb_delivery_sync: delete the delivered now */
     bool committing;
     bool quit;
     pthread_t committer;
@@ -79,12 +80,15 @@ int pb__ingest(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *ev, 
                int *status, pb_error *err);
 void pb__done(pb_delivery *d, int64_t id);
 void pb__cache_free(pb_delivery *d);
+/* 0 when the bus exists; PB_ENOTFOUND or a store error otherwise (cached). */
+int pb__bus_exists(pb_delivery *d, const pb_scope *sc, const char *bus);
 
 /* dispatch.c */
 int pb__dispatch_start(pb_delivery *d, pb_error *err);
 void pb__dispatch_stop(pb_delivery *d);
-/* Takes ownership of a copy of rec (deep) and queues it. */
-int pb__enqueue(pb_delivery *d, const pb_invocation_rec *rec);
+/* Queues deep copies of v[0..n); returns how many could not be queued
+ * (out of memory: they stay in the store and are delivered after a restart). */
+size_t pb__enqueue(pb_delivery *d, const pb_invocation_rec *v, size_t n);
 int pb__copy_invocation(const pb_invocation_rec *in, pb_invocation_rec *out);
 
 int64_t pb__now_ms_delivery(void);

@@ -120,17 +120,33 @@ static int push_job(pb_delivery *d, pb__job *j)
     return rc;
 }
 
-int pb__enqueue(pb_delivery *d, const pb_invocation_rec *rec)
+size_t pb__enqueue(pb_delivery *d, const pb_invocation_rec *v, size_t n)
 {
-    pb__job *j = calloc(1, sizeof *j);
-    if (!j || pb__copy_invocation(rec, &j->rec)) {
-        free(j);
-        return PB_ENOMEM;
+    /* copies made outside the queue's lock, then pushed under one lock with
+     * one wake-up: the committer hands over a whole batch at a time */
+    pb__job **jobs = malloc((n ? n : 1) * sizeof *jobs);
+    if (!jobs)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        pb__job *j = calloc(1, sizeof *j);
+        if (!j || pb__copy_invocation(&v[i], &j->rec)) {
+            free(j);
+            continue;
+        }
+        jobs[k++] = j;
     }
-    int rc = push_job(d, j);
-    if (rc)
-        job_free(j);
-    return rc;
+    size_t pushed = 0;
+    pthread_mutex_lock(&d->qmu);
+    while (pushed < k && heap_push(d, jobs[pushed]) == 0)
+        pushed++;
+    if (pushed)
+        pthread_cond_broadcast(&d->qcv);
+    pthread_mutex_unlock(&d->qmu);
+    for (size_t i = pushed; i < k; i++)
+        job_free(jobs[i]);
+    free(jobs);
+    return n - pushed;
 }
 
 /* ---------------------------------------------------------- invoking -- */
@@ -256,8 +272,7 @@ static void invoke_bus(pb_delivery *d, const pb_invocation_rec *r, outcome *o)
         return;
     }
     pb_scope sc = {r->account, r->region};
-    pb_bus_rec b;
-    int rc = d->store->ops->bus_get(d->store, &sc, bus, &b);
+    int rc = pb__bus_exists(d, &sc, bus);
     if (rc == PB_ENOTFOUND) {
         fail(o, true, "NO_RESOURCE", "Event bus %s does not exist.", bus);
         return;
@@ -266,7 +281,6 @@ static void invoke_bus(pb_delivery *d, const pb_invocation_rec *r, outcome *o)
         fail(o, true, "INTERNAL_ERROR", "cannot read event bus %s", bus);
         return;
     }
-    pb_bus_rec_free(&b);
     pb_delivery_event ev = {.bus = bus, .id = r->event_id, .json = r->event_json, .len = strlen(r->event_json),
                             .ingested_ms = r->ingested_ms};
     pb_error err;
@@ -330,6 +344,9 @@ static void dead(pb_delivery *d, pb__job *j, json_t *target, json_t *event, cons
                  r->target_id, r->rule_arn, r->event_id, (long long)r->attempts, o->code, o->message,
                  dlq ? "; kept as a dead letter for " : "", dlq ? dlq : "");
     char *payload = NULL;
+    json_t *parsed = NULL; /* attempt() does not parse the event for event-bus targets */
+    if (dlq && target && !event)
+        event = parsed = json_loads(r->event_json, 0, NULL);
     if (dlq && target && event) {
         bool skip = false;
         pb_error err;
@@ -359,6 +376,7 @@ static void dead(pb_delivery *d, pb__job *j, json_t *target, json_t *event, cons
         pb_log_error("cannot record the end of invocation %lld; it is attempted again after a restart",
                      (long long)r->id);
     free(payload);
+    json_decref(parsed);
     job_free(j);
 }
 
@@ -374,10 +392,13 @@ static void attempt(pb_delivery *d, pb__job *j)
     else
         pb_metrics_latency(d->metrics, &sc, r->bus, r->rule_name, (double)(now - r->ingested_ms));
 
+    /* an event-bus target passes the event's text on: it is parsed only
+     * for the targets that read it, and for a dead letter's payload */
+    bool to_bus = !strncmp(r->target_arn, "arn:aws:events:", 15);
     json_t *target = json_loads(r->target_json, 0, NULL);
-    json_t *event = json_loads(r->event_json, 0, NULL);
+    json_t *event = to_bus ? NULL : json_loads(r->event_json, 0, NULL);
     outcome o = {0};
-    if (!target || !event)
+    if (!target || (!to_bus && !event))
         fail(&o, false, "INVALID_JSON", "the stored target or event of invocation %lld is not JSON", (long long)r->id);
     else
         invoke(d, r, target, event, &o);

@@ -28,6 +28,8 @@
 
 #define OUTBOX_PAGE 500
 #define OUTBOX_POLL_MS 1000 /* look at the outbox at least this often */
+#define DONE_BATCH 1024     /* delivered invocations that make the committer delete them at once */
+#define DONE_FLUSH_MS 20    /* ... or this long after the first of them */
 
 int64_t pb__now_ms_delivery(void)
 {
@@ -108,6 +110,51 @@ void pb_delivery_rule_changed(pb_delivery *d, const pb_scope *sc, const char *bu
         tentry_free(pb_table_remove(&d->cache, pb_hash_bytes(key, n, 0), t_eq, &k));
     }
     pthread_mutex_unlock(&d->cmu);
+}
+
+void pb_delivery_bus_deleted(pb_delivery *d, const pb_scope *sc, const char *bus)
+{
+    pb_delivery_rule_changed(d, sc, bus, ""); /* the bus's presence entry (below) */
+}
+
+/*
+ * Whether an event bus exists, for event-bus targets: asked for every
+ * invocation, so a bus found in the store is remembered in the target cache
+ * under the rule name "" (no rule has that name) as an entry without
+ * targets, until pb_delivery_bus_deleted. Only presence is remembered: a
+ * bus created later is seen at once. Codes: PB_ENOTFOUND, store errors.
+ */
+int pb__bus_exists(pb_delivery *d, const pb_scope *sc, const char *bus)
+{
+    char key[1024];
+    size_t keylen = make_key(sc, bus, "", key, sizeof key);
+    if (!keylen)
+        return PB_ENOTFOUND;
+    uint64_t h = pb_hash_bytes(key, keylen, 0);
+    skey k = {key, keylen};
+    pthread_mutex_lock(&d->cmu);
+    bool known = pb_table_find(&d->cache, h, t_eq, &k) != NULL;
+    uint64_t gen = d->cache_gen;
+    pthread_mutex_unlock(&d->cmu);
+    if (known)
+        return 0;
+    pb_bus_rec b;
+    int rc = d->store->ops->bus_get(d->store, sc, bus, &b);
+    if (rc)
+        return rc;
+    pb_bus_rec_free(&b);
+    tentry *e = calloc(1, sizeof *e);
+    if (e && (e->key = malloc(keylen)) != NULL) {
+        memcpy(e->key, key, keylen);
+        e->keylen = keylen;
+        pthread_mutex_lock(&d->cmu);
+        /* keep it unless a bus was deleted while it was read */
+        if (gen == d->cache_gen && !pb_table_find(&d->cache, h, t_eq, &k) && pb_table_insert(&d->cache, h, e) == 0)
+            e = NULL;
+        pthread_mutex_unlock(&d->cmu);
+    }
+    tentry_free(e);
+    return 0;
 }
 
 static char *rule_arn(const pb_scope *sc, const char *bus, const char *rule)
@@ -391,7 +438,8 @@ void pb__done(pb_delivery *d, int64_t id)
     pthread_mutex_lock(&d->mu);
     if (pb_grow((void **)&d->done_ids, &d->done_cap, d->ndone + 1, sizeof *d->done_ids) == 0)
         d->done_ids[d->ndone++] = id; /* out of memory: it is delivered again after a restart */
-    pthread_cond_signal(&d->work);
+    if (d->ndone == DONE_BATCH || d->ndone == 1) /* 1: starts its DONE_FLUSH_MS wait */
+        pthread_cond_signal(&d->work);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -407,10 +455,9 @@ void pb_delivery_outbox_notify(pb_delivery *d)
 
 static void enqueue_all(pb_delivery *d, const pb_invocation_rec *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (pb__enqueue(d, &v[i]) != 0)
-            pb_log_error("out of memory queueing invocation %lld: it is delivered after a restart",
-                         (long long)v[i].id);
+    size_t lost = pb__enqueue(d, v, n);
+    if (lost)
+        pb_log_error("out of memory queueing %zu invocations: they are delivered after a restart", lost);
 }
 
 /* Moves the runner's status-change events from the outbox onto their buses. */
@@ -462,13 +509,27 @@ static void *committer_main(void *arg)
     pb_delivery *d = arg;
     pthread_mutex_lock(&d->mu);
     for (;;) {
-        while (!d->quit && !d->pending && !d->ndone && !d->outbox_flag) {
+        /* Delivered invocations alone do not wake it at once: their
+         * deletion rides with the next batch of new ones, or goes on its
+         * own after DONE_FLUSH_MS (a crash before that redelivers them,
+         * which at-least-once allows and pipeline starts absorb). */
+        while (!d->quit && !d->pending && !d->outbox_flag && !d->flush && d->ndone < DONE_BATCH) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += OUTBOX_POLL_MS / 1000;
-            if (pthread_cond_timedwait(&d->work, &d->mu, &ts) == ETIMEDOUT)
+            int64_t wait_ms = d->ndone ? DONE_FLUSH_MS : OUTBOX_POLL_MS;
+            ts.tv_sec += (time_t)(wait_ms / 1000);
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (pthread_cond_timedwait(&d->work, &d->mu, &ts) == ETIMEDOUT) {
+                if (d->ndone)
+                    break;
                 d->outbox_flag = true;
+            }
         }
+        d->flush = false;
         if (d->quit && !d->pending && !d->ndone)
             break;
         pb__batch *list = d->pending;
@@ -501,8 +562,11 @@ static void *committer_main(void *arg)
                     k += b->n;
                     kt += b->nticks;
                 }
-                rc = nticks ? d->store->ops->invocations_fire(d->store, all, total, NULL, 0, ticks, nticks)
-                            : d->store->ops->invocations_add(d->store, all, total, NULL, 0);
+                /* one transaction: the new invocations, the ticks, and the
+                 * deletion of those delivered since the last batch */
+                rc = d->store->ops->invocations_fire(d->store, all, total, NULL, 0, ticks, nticks, done, ndone);
+                if (!rc)
+                    ndone = 0;
             }
             free(ticks);
             if (!rc) {
@@ -631,6 +695,8 @@ void pb_delivery_sync(pb_delivery *d)
         pthread_mutex_lock(&d->mu);
         while (d->pending || d->committing || d->ndone || d->outbox_flag) {
             idle = false;
+            d->flush = true; /* delete the delivered ones now */
+            pthread_cond_signal(&d->work);
             pthread_cond_wait(&d->committed, &d->mu);
         }
         pthread_mutex_unlock(&d->mu);

@@ -109,6 +109,10 @@ int pb_delivery_fire(pb_delivery *d, const pb_delivery_tick *t, size_t n, pb_err
  * forget what is cached about them. */
 void pb_delivery_rule_changed(pb_delivery *d, const pb_scope *sc, const char *bus, const char *rule);
 
+/* An event bus was deleted (DeleteEventBus): event-bus targets naming it
+ * fail with NO_RESOURCE from now on. */
+void pb_delivery_bus_deleted(pb_delivery *d, const pb_scope *sc, const char *bus);
+
 /* New events wait in the store's event outbox (the runner wrote them). */
 void pb_delivery_outbox_notify(pb_delivery *d);
 

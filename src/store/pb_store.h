@@ -340,9 +340,12 @@ struct pb_store_ops {
     /* invocations_fire: as invocations_add, and in the same transaction
      * records ticks[0..nticks) as fired (each rule's last tick becomes the
      * larger of the stored one and the given one). A tick with no
-     * invocations (a rule without targets) is recorded all the same. */
+     * invocations (a rule without targets) is recorded all the same. The
+     * invocations delivered[0..ndelivered) are deleted in that transaction
+     * too (as invocations_done), so that the committer's batch costs one
+     * sync, not two. */
     int (*invocations_fire)(pb_store *s, pb_invocation_rec *v, size_t n, const int64_t *outbox_done, size_t ndone,
-                            const pb_tick_rec *ticks, size_t nticks);
+                            const pb_tick_rec *ticks, size_t nticks, const int64_t *delivered, size_t ndelivered);
     /* every recorded last tick (start-up); a rule's row goes with the rule */
     int (*ticks_list)(pb_store *s, pb_tick_rec **out, size_t *n);
     /* The manual clock (serve --clock manual): get answers PB_ENOTFOUND when

@@ -23,8 +23,10 @@
  * before it.
  *
  * The scheduler's state (migration 5) lives here too: invocations_fire is
- * invocations_add plus the upsert of each fired tick into schedule_state,
- * in the same transaction, which is what makes a tick fire exactly once;
+ * invocations_add plus the upsert of each fired tick into schedule_state
+ * (and the deletion of delivered invocations, so that the committer's
+ * batch is one transaction), in the same transaction, which is what makes
+ * a tick fire exactly once;
  * the manual clock is one row.
  *
  * Unknown ids are ignored by every write that takes ids (done, retry, dead,
@@ -191,8 +193,10 @@ static bool dead_letter_ok(const pb_dead_letter_rec *d)
  * they are set back to 0, so no id of a row that does not exist is left
  * behind. Outbox seqs that are not there (already removed) are ignored.
  */
+static int invocations_done_tx(struct sq *s, const int64_t *ids, size_t n);
+
 static int invocations_add_tx(struct sq *s, pb_invocation_rec *v, size_t n, const int64_t *done, size_t ndone,
-                              const pb_tick_rec *ticks, size_t nticks)
+                              const pb_tick_rec *ticks, size_t nticks, const int64_t *delivered, size_t ndelivered)
 {
     int rc = 0;
     for (size_t i = 0; i < nticks; i++)
@@ -208,6 +212,7 @@ static int invocations_add_tx(struct sq *s, pb_invocation_rec *v, size_t n, cons
     }
     for (size_t i = 0; i < ndone; i++)
         SQ(exec_q(s, DQ_OUTBOX_DELETE, "i", done[i]));
+    rc = invocations_done_tx(s, delivered, ndelivered); /* already a PB_ code */
 out:
     return rc;
 }
@@ -215,14 +220,15 @@ out:
 int pb_store__sq_invocations_add(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
                                  size_t ndone)
 {
-    return pb_store__sq_invocations_fire(ps, v, n, outbox_done, ndone, NULL, 0);
+    return pb_store__sq_invocations_fire(ps, v, n, outbox_done, ndone, NULL, 0, NULL, 0);
 }
 
 int pb_store__sq_invocations_fire(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
-                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks)
+                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks, const int64_t *delivered,
+                                  size_t ndelivered)
 {
     struct sq *s = sq_of(ps);
-    if ((n && !v) || (ndone && !outbox_done) || (nticks && !ticks))
+    if ((n && !v) || (ndone && !outbox_done) || (nticks && !ticks) || (ndelivered && !delivered))
         return PB_EVALIDATION;
     for (size_t i = 0; i < n; i++)
         if (!invocation_ok(&v[i]))
@@ -230,12 +236,13 @@ int pb_store__sq_invocations_fire(pb_store *ps, pb_invocation_rec *v, size_t n, 
     for (size_t i = 0; i < nticks; i++)
         if (!ticks[i].account || !ticks[i].region || !ticks[i].bus || !ticks[i].rule)
             return PB_EVALIDATION;
-    if (n == 0 && ndone == 0 && nticks == 0)
+    if (n == 0 && ndone == 0 && nticks == 0 && ndelivered == 0)
         return 0;
     lock(s);
     int rc = pb_store__sq_tx_begin(s, true);
     if (rc == 0)
-        rc = pb_store__sq_tx_end(s, invocations_add_tx(s, v, n, outbox_done, ndone, ticks, nticks));
+        rc = pb_store__sq_tx_end(
+            s, invocations_add_tx(s, v, n, outbox_done, ndone, ticks, nticks, delivered, ndelivered));
     unlock(s);
     if (rc)
         for (size_t i = 0; i < n; i++)

@@ -124,7 +124,8 @@ int pb_store__sq_outbox_list(pb_store *ps, int64_t after, size_t limit, pb_outbo
 int pb_store__sq_invocations_add(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
                                  size_t ndone);
 int pb_store__sq_invocations_fire(pb_store *ps, pb_invocation_rec *v, size_t n, const int64_t *outbox_done,
-                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks);
+                                  size_t ndone, const pb_tick_rec *ticks, size_t nticks, const int64_t *delivered,
+                                  size_t ndelivered);
 int pb_store__sq_ticks_list(pb_store *ps, pb_tick_rec **out, size_t *n);
 int pb_store__sq_clock_get(pb_store *ps, int64_t *ms);
 int pb_store__sq_clock_set(pb_store *ps, int64_t ms);

@@ -385,6 +385,39 @@ static void test_event_bus_target(void **state)
     assert_int_equal(wait_execs(f, "p", 2), 2); /* same event id on each lap: one more execution */
 }
 
+/* The bus's presence is cached for event-bus targets; deleting the bus
+ * ends that at once, and the dead letter still gets the event as payload
+ * (the event is parsed there, not for the attempt). */
+static void test_deleted_bus_target(void **state)
+{
+    struct fx *f = *state;
+    create_bus(f, "gone");
+    put_rule(f, "default", "fwd", "{\"source\":[\"my.app\"]}");
+    put_target(f, "default", "fwd", "bus", "arn:aws:events:us-east-1:000000000000:event-bus/gone",
+               TARGET("bus", "arn:aws:events:us-east-1:000000000000:event-bus/gone",
+                      ",\"RetryPolicy\":{\"MaximumRetryAttempts\":0},"
+                      "\"DeadLetterConfig\":{\"Arn\":\"arn:aws:sqs:us-east-1:000000000000:dlq\"}"));
+    put_event(f, "default", "66666666-0000-4000-8000-000000000001", "my.app", "{}");
+    sync_all(f);
+    pb_dead_letter_rec *dl = NULL;
+    size_t n = 0;
+    bool more;
+    assert_int_equal(f->store->ops->dead_letters_list(f->store, &SC, NULL, 0, 100, &dl, &n, &more), 0);
+    assert_int_equal(n, 0); /* delivered: the bus exists (and is now remembered) */
+    pb_dead_letter_recs_free(dl, n);
+
+    assert_int_equal(f->store->ops->bus_delete(f->store, &SC, "gone"), 0);
+    pb_delivery_bus_deleted(f->delivery, &SC, "gone");
+    put_event(f, "default", "66666666-0000-4000-8000-000000000002", "my.app", "{\"k\":1}");
+    n = wait_dead(f, &dl);
+    assert_int_equal(n, 1);
+    assert_string_equal(dl[0].error_code, "NO_RESOURCE");
+    assert_non_null(dl[0].payload);
+    assert_non_null(strstr(dl[0].payload, "66666666-0000-4000-8000-000000000002"));
+    assert_non_null(strstr(dl[0].payload, "\"k\":1"));
+    pb_dead_letter_recs_free(dl, n);
+}
+
 static void test_pending_survive_a_restart(void **state)
 {
     struct fx *f = *state;
@@ -413,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unsupported_target_keeps_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipeline_chaining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_bus_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_bus_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_survive_a_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,7 @@ static int record(void *ctx, const pb_delivery_tick *t, size_t n, pb_error *err)
         for (size_t i = 0; i < n; i++)
             tk[i] = (pb_tick_rec){(char *)t[i].scope.account, (char *)t[i].scope.region, (char *)t[i].bus,
                                   (char *)t[i].rule, t[i].tick_ms};
-        assert_int_equal(r->store->ops->invocations_fire(r->store, NULL, 0, NULL, 0, tk, n), 0);
+        assert_int_equal(r->store->ops->invocations_fire(r->store, NULL, 0, NULL, 0, tk, n, NULL, 0), 0);
         free(tk);
     }
     for (size_t i = 0; i < n; i++) {

@@ -72,7 +72,8 @@ static char *pipe_arn(const pb_scope *sc, const char *name, char *buf, size_t le
 static char *exec_arn(const pb_scope *sc, const char *pipeline, const char *id, char *buf, size_t len)
 {
     char p[256];
-    snprintf(buf, len, "%s/execution/%s", pipe_arn(sc, pipeline, p, sizeof p), id);
+    int n = snprintf(buf, len, "%s/execution/%s", pipe_arn(sc, pipeline, p, sizeof p), id);
+    assert_true(n > 0 && (size_t)n < len);
     return buf;
 }
 

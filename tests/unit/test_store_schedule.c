@@ -75,26 +75,26 @@ static void test_fire_records_ticks(void **state)
     pb_invocation_rec v = inv("r1");
     pb_tick_rec t[2] = {{"123456789012", "us-east-1", "default", "r1", 60000},
                         {"123456789012", "us-east-1", "default", "r2", 120000}};
-    assert_int_equal(s->ops->invocations_fire(s, &v, 1, NULL, 0, t, 2), 0);
+    assert_int_equal(s->ops->invocations_fire(s, &v, 1, NULL, 0, t, 2, NULL, 0), 0);
     assert_true(v.id > 0);
     assert_int_equal(tick_of(s, "r1"), 60000);
     assert_int_equal(tick_of(s, "r2"), 120000); /* no invocations, recorded all the same */
     /* ticks only move forward */
     t[0].tick_ms = 30000;
-    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, t, 1), 0);
+    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, t, 1, NULL, 0), 0);
     assert_int_equal(tick_of(s, "r1"), 60000);
     t[0].tick_ms = 90000;
-    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, t, 1), 0);
+    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, t, 1, NULL, 0), 0);
     assert_int_equal(tick_of(s, "r1"), 90000);
     /* a refused call records nothing */
     pb_invocation_rec bad = inv("r1");
     bad.event_json = NULL;
     t[0].tick_ms = 999999;
-    assert_int_equal(s->ops->invocations_fire(s, &bad, 1, NULL, 0, t, 1), PB_EVALIDATION);
+    assert_int_equal(s->ops->invocations_fire(s, &bad, 1, NULL, 0, t, 1, NULL, 0), PB_EVALIDATION);
     assert_int_equal(tick_of(s, "r1"), 90000);
     pb_tick_rec nul = {NULL, "us-east-1", "default", "r1", 5};
-    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, &nul, 1), PB_EVALIDATION);
-    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, NULL, 1), PB_EVALIDATION);
+    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, &nul, 1, NULL, 0), PB_EVALIDATION);
+    assert_int_equal(s->ops->invocations_fire(s, NULL, 0, NULL, 0, NULL, 1, NULL, 0), PB_EVALIDATION);
 
     /* survives a reopen */
     s = pb_test_store_fx_reopen(f);

@@ -365,7 +365,8 @@ static void test_whole_event(void **state)
     char want[sizeof EVENT];
     const char *u = strstr(EVENT, "caf\\u00e9");
     assert_non_null(u);
-    snprintf(want, sizeof want, "%.*scaf\xc3\xa9%s", (int)(u - EVENT), EVENT, u + 9);
+    int n = snprintf(want, sizeof want, "%.*scaf\xc3\xa9%s", (int)(u - EVENT), EVENT, u + 9);
+    assert_true(n > 0 && (size_t)n < sizeof want);
     assert_string_equal(out, want);
     free(out);
     json_decref(t);
