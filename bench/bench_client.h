@@ -106,7 +106,7 @@ typedef struct bench_server {
 void bench_server_start(bench_server *s, const char *bin, const char *dir, bench_line_hook hook, void *user);
 
 /* The same with more arguments after those (NULL-terminated; at most 25),
- * e.g. {"--threads", "8", NULL}. */
+ * e.g. {"--max-connections", "64", NULL}. */
 void bench_server_start_args(bench_server *s, const char *bin, const char *dir, const char *const *extra,
                              bench_line_hook hook, void *user);
 

@@ -12,7 +12,7 @@
  *   ingest_bench --mark ID        (the pipeline step's program: bench_client.h)
  *
  * Every run starts its own server (bench_client.c: `PIPEBRIDGE serve
- * --listen 127.0.0.1:0 --data-dir <fresh mkdtemp dir> [--threads T]`, a
+ * --listen 127.0.0.1:0 --data-dir <fresh mkdtemp dir>`, a
  * durable SQLite store: WAL, synchronous=FULL) and sets it up the same way:
  *
  *   - an event bus "bench-sink" without rules;
@@ -38,7 +38,7 @@
  * route, sku, kind, region, customer{id,tier,email}, amount, items[2],
  * note). So invocations = accepted entries, and events/s = invocations/s.
  *
- * A. throughput: for each --threads T (default 4,8) and --conns N (default
+ * A. throughput: for each --conns N (default
  *    4,8,16), --runs R (default 3) times on a fresh server: N keep-alive
  *    connections (one thread each) send PutEvents of 10 entries back to
  *    back for 1 s of warm-up plus --seconds S (default 10); requests sent in
@@ -849,8 +849,7 @@ static void check_rules(const char *bin)
 
 /* ------------------------------------------------------------------ phase A */
 
-static void phase_a(const char *bin, const int *threads, size_t nthreads, const int *conns, size_t nconns,
-                    int runs, double seconds)
+static void phase_a(const char *bin, const int *conns, size_t nconns, int runs, double seconds)
 {
     printf("# A. throughput: PutEvents of %d entries (~%zu-byte Detail), back to back; %s; 1 in %zu entries starts a "
            "pipeline; %.0fs warm-up + %.0fs measured; best of %d\n",
@@ -858,62 +857,59 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
            g_nomatch ? "--no-match: the entries match no rule" : "each entry matches one rule (one invocation)",
            g_pipe_every, WARMUP_S, seconds, runs);
     fflush(stdout);
-    for (size_t ti = 0; ti < nthreads; ti++)
-        for (size_t ci = 0; ci < nconns; ci++) {
-            loadres best = {0};
-            double best_drain = 0, best_backlog = 0;
-            mstat best_m = {0};
-            for (int run = 1; run <= runs; run++) {
-                char tthreads[16], tag[32];
-                snprintf(tthreads, sizeof tthreads, "%d", threads[ti]);
-                const char *extra[] = {"--threads", tthreads, NULL};
-                snprintf(tag, sizeof tag, "a%dt%dc%d", run, threads[ti], conns[ci]);
-                env e;
-                env_start(&e, bin, extra, tag);
-                loadres r;
-                run_load(&e, conns[ci], 0, seconds, tag, &r);
-                mstat m;
-                double backlog;
-                double dt = drain(&e, &r, tag, &m, &backlog);
-                pid_t pid = e.srv.pid;
-                double rss = (double)bench_proc_kb(pid, "VmHWM") / 1024.0;
-                env_stop(&e);
-                long long inv, dead;
-                store_leftovers(e.dir, &inv, &dead);
-                if (inv || dead)
-                    bench_fail("after the drain and SIGTERM the store still holds %lld invocations and %lld dead "
-                               "letters (%s)",
-                               inv, dead, e.dir);
-                char h50[32], h99[32];
-                hist_q(&m, 0.5, h50, sizeof h50);
-                hist_q(&m, 0.99, h99, sizeof h99);
-                printf("#   run %d --threads %d, %d conn: %.0f events/s (%.0f req/s) p50=%.3fms p99=%.3fms "
-                       "max=%.3fms; server %.2f cores, bench %.2f, other %.2f; drained %.2fs after the load "
-                       "(%zu invocations, %zu to the pipeline; %.0f not yet ended at the end); ingestion->attempt p50 %s p99 %s; peak rss "
-                       "%.1fMB; load %.2f; server pid %d ran t=%.3f..%.3f\n",
-                       run, threads[ti], conns[ci], r.events_s, r.req_s, r.p50, r.p99, r.max, r.srv_cores,
-                       r.self_cores, r.other_cores, dt, r.invocations, r.npipe, backlog, h50, h99, rss, loadavg(), (int)pid, r.t_begin,
-                       r.t_end);
-                fflush(stdout);
-                if (r.events_s > best.events_s) {
-                    best = r;
-                    best_drain = dt;
-                    best_backlog = backlog;
-                    best_m = m;
-                }
-            }
+    for (size_t ci = 0; ci < nconns; ci++) {
+        loadres best = {0};
+        double best_drain = 0, best_backlog = 0;
+        mstat best_m = {0};
+        for (int run = 1; run <= runs; run++) {
+            char tag[32];
+            snprintf(tag, sizeof tag, "a%dc%d", run, conns[ci]);
+            env e;
+            env_start(&e, bin, NULL, tag);
+            loadres r;
+            run_load(&e, conns[ci], 0, seconds, tag, &r);
+            mstat m;
+            double backlog;
+            double dt = drain(&e, &r, tag, &m, &backlog);
+            pid_t pid = e.srv.pid;
+            double rss = (double)bench_proc_kb(pid, "VmHWM") / 1024.0;
+            env_stop(&e);
+            long long inv, dead;
+            store_leftovers(e.dir, &inv, &dead);
+            if (inv || dead)
+                bench_fail("after the drain and SIGTERM the store still holds %lld invocations and %lld dead "
+                           "letters (%s)",
+                           inv, dead, e.dir);
             char h50[32], h99[32];
-            hist_q(&best_m, 0.5, h50, sizeof h50);
-            hist_q(&best_m, 0.99, h99, sizeof h99);
-            printf("putevents_throughput%s threads=%d conns=%d %.0f events/s p50=%.3fms p99=%.3fms (best of %d; "
-                   "%.0f invocations/s; server %.2f cores, bench %.2f, other %.2f; drain %.2fs, backlog %.0f; "
-                   "target >= 50000: %s)\n",
-                   g_nomatch ? "_nomatch" : "", threads[ti], conns[ci], best.events_s, best.p50, best.p99, runs,
-                   best.events_s * (double)best.invocations / (double)(best.entries ? best.entries : 1), best.srv_cores,
-                   best.self_cores, best.other_cores, best_drain, best_backlog,
-                   best.events_s >= 50000 ? "met" : "MISSED");
+            hist_q(&m, 0.5, h50, sizeof h50);
+            hist_q(&m, 0.99, h99, sizeof h99);
+            printf("#   run %d, %d conn: %.0f events/s (%.0f req/s) p50=%.3fms p99=%.3fms "
+                   "max=%.3fms; server %.2f cores, bench %.2f, other %.2f; drained %.2fs after the load "
+                   "(%zu invocations, %zu to the pipeline; %.0f not yet ended at the end); ingestion->attempt p50 %s p99 %s; peak rss "
+                   "%.1fMB; load %.2f; server pid %d ran t=%.3f..%.3f\n",
+                   run, conns[ci], r.events_s, r.req_s, r.p50, r.p99, r.max, r.srv_cores,
+                   r.self_cores, r.other_cores, dt, r.invocations, r.npipe, backlog, h50, h99, rss, loadavg(), (int)pid, r.t_begin,
+                   r.t_end);
             fflush(stdout);
+            if (r.events_s > best.events_s) {
+                best = r;
+                best_drain = dt;
+                best_backlog = backlog;
+                best_m = m;
+            }
         }
+        char h50[32], h99[32];
+        hist_q(&best_m, 0.5, h50, sizeof h50);
+        hist_q(&best_m, 0.99, h99, sizeof h99);
+        printf("putevents_throughput%s conns=%d %.0f events/s p50=%.3fms p99=%.3fms (best of %d; "
+               "%.0f invocations/s; server %.2f cores, bench %.2f, other %.2f; drain %.2fs, backlog %.0f; "
+               "target >= 50000: %s)\n",
+               g_nomatch ? "_nomatch" : "", conns[ci], best.events_s, best.p50, best.p99, runs,
+               best.events_s * (double)best.invocations / (double)(best.entries ? best.entries : 1), best.srv_cores,
+               best.self_cores, best.other_cores, best_drain, best_backlog,
+               best.events_s >= 50000 ? "met" : "MISSED");
+        fflush(stdout);
+    }
     printf("#   every answer 200 with FailedEntryCount 0; every invocation ended, none failed; store empty "
            "afterwards; every pipeline step ran\n");
 }
@@ -922,8 +918,8 @@ static void phase_a(const char *bin, const int *threads, size_t nthreads, const 
 
 static void phase_b(const char *bin, double rate, int conns, int runs, double seconds)
 {
-    printf("# B. latency at %.0f events/s (%.0f req/s of %d entries), open loop over %d connections, server "
-           "--threads 4; %.0fs warm-up + %.0fs measured; best of %d (p99)\n",
+    printf("# B. latency at %.0f events/s (%.0f req/s of %d entries), open loop over %d connections; "
+           "%.0fs warm-up + %.0fs measured; best of %d (p99)\n",
            rate, rate / ENTRIES, ENTRIES, conns, WARMUP_S, seconds, runs);
     fflush(stdout);
     loadres best = {0};
@@ -1092,7 +1088,7 @@ static void phase_c(const char *bin, size_t n)
 /* ------------------------------------------------------------------ main */
 
 static const char usage[] =
-    "usage: ingest_bench [PIPEBRIDGE] [--only A|B|C] [--seconds S] [--runs R] [--threads LIST] [--conns LIST]\n"
+    "usage: ingest_bench [PIPEBRIDGE] [--only A|B|C] [--seconds S] [--runs R] [--conns LIST]\n"
     "                    [--rate E] [--b-conns K] [--events M] [--pipeline-every P] [--detail-bytes B] [--no-match]\n"
     "                    [--stagger MS]\n"
     "                    [--tmpdir DIR] [--keep] [--quick]\n"
@@ -1102,7 +1098,6 @@ static const char usage[] =
     "  --only PHASE        A (throughput), B (latency at a rate) or C (event to execution start)\n"
     "  --seconds S         measured seconds of A and B runs (default 10), after 1 s of warm-up\n"
     "  --runs R            runs per A configuration and of B (default 3)\n"
-    "  --threads LIST      server --threads values for A (default 4,8)\n"
     "  --conns LIST        connections for A (default 4,8,16)\n"
     "  --rate E            B's events/s (default 10000)\n"
     "  --b-conns K         B's connections (default 4)\n"
@@ -1111,7 +1106,7 @@ static const char usage[] =
     "  --detail-bytes B    Detail size (default 300)\n"
     "  --no-match          A's and B's entries match no rule (but every P-th): the request path alone\n"
     "  --stagger MS        connection i connects i*MS ms after the first (within the 1 s warm-up)\n"
-    "  --quick             --seconds 3 --runs 1 --threads 4 --conns 8 --events 30\n"
+    "  --quick             --seconds 3 --runs 1 --conns 8 --events 30\n"
     "  --tmpdir DIR        where the data directories are made (default $TMPDIR or /tmp)\n"
     "  --keep              keep the data directories\n";
 
@@ -1143,8 +1138,8 @@ int main(int argc, char **argv)
     double seconds = 10, rate = 10000;
     int runs = 3, bconns = 4;
     size_t events = 200;
-    int threads[8] = {4, 8}, conns[8] = {4, 8, 16};
-    size_t nthreads = 2, nconns = 3;
+    int conns[8] = {4, 8, 16};
+    size_t nconns = 3;
     if (getenv("TMPDIR") && *getenv("TMPDIR"))
         g_tmpdir = getenv("TMPDIR");
     for (int i = 1; i < argc; i++) {
@@ -1156,8 +1151,6 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--quick")) {
             seconds = 3;
             runs = 1;
-            threads[0] = 4;
-            nthreads = 1;
             conns[0] = 8;
             nconns = 1;
             events = 30;
@@ -1167,8 +1160,6 @@ int main(int argc, char **argv)
             seconds = atof(argv[++i]);
         } else if (!strcmp(a, "--runs") && hasv) {
             runs = atoi(argv[++i]);
-        } else if (!strcmp(a, "--threads") && hasv) {
-            nthreads = parse_list(argv[++i], threads, 8);
         } else if (!strcmp(a, "--conns") && hasv) {
             nconns = parse_list(argv[++i], conns, 8);
         } else if (!strcmp(a, "--rate") && hasv) {
@@ -1196,10 +1187,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (seconds < 1 || seconds > 600 || runs < 1 || runs > 20 || !nthreads || !nconns || rate < 10 ||
+    if (seconds < 1 || seconds > 600 || runs < 1 || runs > 20 || !nconns || rate < 10 ||
         rate > 1e6 || bconns < 1 || bconns > MAX_CONNS || events < 1 || events > 100000 || g_detail_bytes < 200 ||
         g_detail_bytes > 1200 || g_stagger_ms < 0 || g_stagger_ms > 50 || (only && strcmp(only, "A") && strcmp(only, "B") && strcmp(only, "C"))) {
-        fprintf(stderr, "ingest_bench: --seconds 1..600, --runs 1..20, --threads/--conns lists of 1..%d, --rate "
+        fprintf(stderr, "ingest_bench: --seconds 1..600, --runs 1..20, --conns a list of 1..%d, --rate "
                         "10..1000000, --b-conns 1..%d, --events 1..100000, --detail-bytes 200..1200, --stagger 0..50, --only A|B|C\n",
                 MAX_CONNS, MAX_CONNS);
         return 2;
@@ -1224,7 +1215,7 @@ int main(int argc, char **argv)
            sysconf(_SC_NPROCESSORS_ONLN), loadavg());
     check_rules(bin);
     if (!only || !strcmp(only, "A"))
-        phase_a(bin, threads, nthreads, conns, nconns, runs, seconds);
+        phase_a(bin, conns, nconns, runs, seconds);
     if (!only || !strcmp(only, "B"))
         phase_b(bin, rate, bconns, runs, seconds);
     if (!only || !strcmp(only, "C"))

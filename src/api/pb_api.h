@@ -32,7 +32,7 @@ typedef struct pb_server_config {
     const char *data_dir; /* holds credentials and the default SQLite file */
     const char *store;    /* store URL; NULL: sqlite:<data_dir>/pipebridge.db */
     bool log_json;        /* one JSON object per log line instead of text */
-    int threads;          /* HTTP worker threads; 0: 4 */
+    int max_connections;  /* open HTTP connections, each served by a thread of its own; 0: 512 */
     bool manual_clock;    /* --clock manual: schedules follow Pipebridge.AdvanceClock */
     int schedule_catch_up; /* --schedule-catch-up: a pb_catchup (0 none, 1 latest, 2 all) */
 } pb_server_config;

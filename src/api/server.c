@@ -1,5 +1,5 @@
 /*
- * server.c — the HTTP server (libmicrohttpd on a thread pool).
+ * server.c — the HTTP server (libmicrohttpd, a thread per connection).
  *
  * Collects each request body (refusing, before buffering, anything larger
  * than PB_MAX_BODY), hands POST / to pb_api_handle, answers GET /healthz, and
@@ -347,11 +347,17 @@ int pb_server_start(const pb_server_config *cfg, pb_server **out, pb_error *err)
     if (rc)
         goto fail;
     malloc_trim(0); /* give back what loading every rule at once left free */
-    unsigned threads = cfg->threads > 0 ? (unsigned)cfg->threads : 4;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                 handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-                                 threads, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), /* headers only: bodies go to pb_buf */
+    /* A thread per connection: a handler may wait (PutEvents for the group
+     * commit, writes for their sync) without holding up other connections,
+     * which a pool of event-loop threads would (each waits for every
+     * connection it serves in turn). The limit bounds the threads. */
+    unsigned max_conns = cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 512;
+    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                                     MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                                 0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_NOTIFY_COMPLETED, completed, s,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                                 (size_t)(64 * 1024), /* headers only: bodies go to pb_buf */
                                  MHD_OPTION_END);
     if (!s->daemon) {
         rc = pb_error_set(err, PB_EIO, "cannot listen on %s (address in use?)", cfg->listen);

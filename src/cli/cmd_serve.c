@@ -20,6 +20,7 @@
 static const char serve_usage[] =
     "usage: pipebridge serve [--listen HOST:PORT] [--data-dir DIR] [--store URL] [--log-format text|json]\n"
     "                        [--clock real|manual] [--schedule-catch-up none|latest|all]\n"
+    "                        [--max-connections N]\n"
     "\n"
     "Runs the pipebridge server: the EventBridge API (AWSEvents.*) over AWS JSON 1.1\n"
     "with SigV4, for the AWS CLI, boto3 and the AWS SDKs (--endpoint-url).\n"
@@ -29,7 +30,8 @@ static const char serve_usage[] =
     "  --store URL           sqlite:PATH (default sqlite:DIR/pipebridge.db);\n"
     "                        postgresql://... is not supported yet\n"
     "  --log-format FORMAT   text (default) or json: one line per request\n"
-    "  --threads N           HTTP worker threads (default 4)\n"
+    "  --max-connections N   open HTTP connections at most (1..65536, default 512);\n"
+    "                        each is served by a thread of its own\n"
     "  --clock CLOCK         real (default) or manual: schedules fire only when\n"
     "                        Pipebridge.AdvanceClock moves the clock (kept in the store)\n"
     "  --schedule-catch-up P ticks missed while the server was down: none (default,\n"
@@ -61,8 +63,15 @@ int pb_cmd_serve(int argc, char **argv)
             cfg.data_dir = val;
         else if (!strcmp(o, "--store"))
             cfg.store = val;
-        else if (!strcmp(o, "--threads"))
-            cfg.threads = atoi(val);
+        else if (!strcmp(o, "--max-connections")) {
+            char *end;
+            long n = strtol(val, &end, 10);
+            if (*end || end == val || n < 1 || n > 65536) {
+                fprintf(stderr, "pipebridge serve: --max-connections is a number from 1 to 65536\n");
+                return PB_EXIT_USAGE;
+            }
+            cfg.max_connections = (int)n;
+        }
         else if (!strcmp(o, "--clock")) {
             if (strcmp(val, "real") && strcmp(val, "manual")) {
                 fprintf(stderr, "pipebridge serve: --clock is real or manual\n");

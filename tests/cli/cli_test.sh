@@ -94,6 +94,12 @@ check "schedule-preview invalid" 254 "" \
 check "schedule-preview bad from" 252 "" "--from wants" \
   "$PB" schedule-preview --schedule-expression 'rate(1 minute)' --from tomorrow
 check "unknown command" 252 "" "unknown command" "$PB" frobnicate
+check "serve --max-connections 0" 252 "" "--max-connections is a number from 1 to 65536" \
+  "$PB" serve --max-connections 0 --data-dir "$tmp/never"
+check "serve --max-connections x" 252 "" "--max-connections is a number from 1 to 65536" \
+  "$PB" serve --max-connections 12x --data-dir "$tmp/never"
+check "serve help" 0 "" "" "$PB" serve --help
+grep -q -- "--max-connections N" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL serve help lacks --max-connections"; fail=$((fail + 1)); }
 # dead-letters without a server (with one: tests/e2e/test_dead_letters.py)
 check "dead-letters help" 0 "" "" "$PB" dead-letters --help
 grep -q "development credential" "$tmp/out" && pass=$((pass + 1)) || { echo "FAIL dead-letters help text"; fail=$((fail + 1)); }
