@@ -352,8 +352,31 @@ async function run() {
   await page.getByRole("link", { name: "Pipelines" }).click();
   await page.getByRole("link", { name: "orders-pipeline" }).waitFor();
   await shot("pipelines");
+  // 105 dead letters (an SQS target is stored but not delivered to): the view shows 100, then the rest
+  aws("events", "put-rule", "--name", "to-queue", "--event-pattern", JSON.stringify({ source: ["com.example.dlq"] }));
+  aws("events", "put-targets", "--rule", "to-queue", "--targets", JSON.stringify([{ Id: "q",
+    Arn: "arn:aws:sqs:us-east-1:000000000000:orders", DeadLetterConfig: { Arn: "arn:aws:sqs:us-east-1:000000000000:dlq" } }]));
+  for (let i = 0; i < 105; i += 10) {
+    const n = Math.min(10, 105 - i);
+    const entries = Array.from({ length: n }, (_, k) => ({ Source: "com.example.dlq", DetailType: "t",
+      Detail: JSON.stringify({ n: i + k }) }));
+    check(aws("events", "put-events", "--entries", JSON.stringify(entries)).FailedEntryCount === 0, `put-events ${i}..${i + n - 1}`);
+  }
+  const dlCount = async () => {
+    const m = (await (await fetch(`${base}/metrics`)).text())
+      .match(/^pipebridge_dead_letter_invocations_total\{[^}]*rule="to-queue"[^}]*\} (\d+)/m);
+    return m ? Number(m[1]) : 0;
+  };
+  const t0 = Date.now();
+  while ((await dlCount()) < 105 && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 200));
   await page.getByRole("link", { name: "Dead letters" }).click();
   await page.getByRole("heading", { name: "Dead letters" }).waitFor();
+  const dlRows = () => page.locator("main tbody input[type=checkbox]").count();
+  check(await dlRows() === 100, `dead letters: the first 100 shown (${await dlRows()})`);
+  await page.getByRole("button", { name: "Show 100 more" }).click();
+  await waitUntil(() => document.querySelectorAll("main tbody input[type=checkbox]").length === 105);
+  check(await page.getByRole("button", { name: "Show 100 more" }).isHidden(), "dead letters: all 105 shown, no more to show");
+  check((await page.locator("#dl-count").innerText()).startsWith("105 shown."), "dead letters: the count says 105");
   await shot("dead-letters");
 
   /* -- 800 px wide */

@@ -1248,7 +1248,7 @@ async function viewRule(bus, name) {
     .map(([k, label]) => h("tr", {}, h("th", { scope: "row" }, label), h("td", { id: `metric-${k}` }, String(metrics[k] ?? 0))));
   let dls = [];
   try {
-    dls = (await call("Pipebridge.ListDeadLetters", { Limit: 100 })).DeadLetters.filter((d) => d.RuleArn === r.Arn);
+    dls = (await callAll("Pipebridge.ListDeadLetters", { Limit: 100 }, "DeadLetters", 1000)).filter((d) => d.RuleArn === r.Arn);
   } catch { /* optional */ }
   main().replaceChildren(
     h("p", {}, h("a", { href: `#/rules/${encodeURIComponent(bus)}` }, `← Rules on ${bus}`)),
@@ -1348,16 +1348,35 @@ async function viewExecution(arn) {
   }
 }
 
-async function viewDeadLetters() {
-  const out = await call("Pipebridge.ListDeadLetters", { Limit: 100 });
-  const dls = out.DeadLetters || [];
-  const msg = h("div", { id: "dlq-message", role: "status" });
-  const rows = dls.map((d) => h("tr", {},
+const DL_PAGE = 100;
+
+function deadLetterRow(d) {
+  return h("tr", {},
     h("td", {}, h("input", { type: "checkbox", id: `dl-${d.Id}`, value: d.Id }),
       h("label", { for: `dl-${d.Id}`, class: "sr" }, `Select dead letter ${d.Id}`)),
     h("td", {}, String(d.Id)), h("td", {}, d.RuleName || ""), h("td", {}, d.TargetId || ""),
     h("td", {}, `${d.ErrorCode || ""}: ${d.ErrorMessage || ""}`), h("td", {}, String(d.RetryAttempts ?? "")),
-    h("td", {}, fmtTime(d.CreationTime))));
+    h("td", {}, fmtTime(d.CreationTime)));
+}
+
+async function viewDeadLetters() {
+  const out = await call("Pipebridge.ListDeadLetters", { Limit: DL_PAGE });
+  const dls = out.DeadLetters || [];
+  let token = out.NextToken;
+  const msg = h("div", { id: "dlq-message", role: "status" });
+  const rows = dls.map(deadLetterRow);
+  const shown = h("p", { id: "dl-count" });
+  const count = () => { shown.textContent = `${document.querySelectorAll("#main tbody input[type=checkbox]").length} shown${token ? ", more to come" : ""}.`; };
+  // The next page is appended below; the rows already shown (and their checkboxes) stay.
+  const more = h("button", { type: "button", id: "dl-more", hidden: !token, onclick: async () => {
+    try {
+      const next = await call("Pipebridge.ListDeadLetters", { Limit: DL_PAGE, NextToken: token });
+      token = next.NextToken;
+      document.querySelector("#main tbody").append(...(next.DeadLetters || []).map(deadLetterRow));
+      more.hidden = !token;
+      count();
+    } catch (e) { msg.replaceChildren(errorBox(e)); }
+  } }, `Show ${DL_PAGE} more`);
   const redrive = async (input) => {
     try {
       const r = await call("Pipebridge.RedriveDeadLetters", input);
@@ -1378,7 +1397,8 @@ async function viewDeadLetters() {
       h("button", { type: "button", id: "redrive-all", disabled: !dls.length, onclick: () => {
         if (confirm("Redrive every dead letter?")) redrive({ All: true });
       } }, "Redrive all")),
-    table(["", "Id", "Rule", "Target", "Error", "Attempts", "When"], rows, out.NextToken ? "The first 100" : null));
+    table(["", "Id", "Rule", "Target", "Error", "Attempts", "When"], rows), shown, more);
+  count();
 }
 
 /* ============================================================== start == */
