@@ -324,6 +324,47 @@ class Durability(unittest.TestCase):
         finally:
             srv.cleanup()
 
+    def test_max_connections(self):
+        """Each connection has a thread of its own, up to --max-connections:
+        one more is closed at once, and a freed place is taken again."""
+        import http.client
+        import time
+        srv = Server(extra=["--max-connections", "3"]).start()
+        try:
+            held = []
+            for _ in range(3):
+                c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+                c.request("GET", "/healthz")
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                held.append(c)
+            extra = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+            with self.assertRaises((ConnectionError, http.client.HTTPException, OSError)):
+                extra.request("GET", "/healthz")
+                extra.getresponse().read()
+            extra.close()
+            held.pop().close()
+            deadline = time.time() + 10
+            while True:  # the server notices the close on its own time
+                c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+                try:
+                    c.request("GET", "/healthz")
+                    r = c.getresponse()
+                    r.read()
+                    self.assertEqual(r.status, 200)
+                    break
+                except (ConnectionError, http.client.HTTPException, OSError):
+                    c.close()
+                    self.assertLess(time.time(), deadline, "a freed connection place was not taken again")
+                    time.sleep(0.05)
+            c.close()
+            for c in held:
+                c.close()
+        finally:
+            srv.stop()
+            srv.cleanup()
+
     def test_refuses_public_address_with_only_dev_credential(self):
         srv = Server(extra=[])
         import subprocess
