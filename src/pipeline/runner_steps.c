@@ -877,7 +877,6 @@ void pb__run_free(pb_runner *r, run *x)
 {
     if (!x)
         return;
-    pb_runner_definition_release(r, x->def);
     if (x->steps) {
         for (size_t i = 0; i < x->def->nsteps; i++) {
             run_step *rs = &x->steps[i];
@@ -892,6 +891,9 @@ void pb__run_free(pb_runner *r, run *x)
     }
     if (x->plan.status)
         pb_pipedef_plan_free(&x->plan);
+    /* last: releasing may free the definition (the cache keeps at most so
+     * many idle ones), and the steps above are counted by it */
+    pb_runner_definition_release(r, x->def);
     pb_arena_free(&x->arena);
     pb_exec_rec_free(&x->rec);
     free(x->account);

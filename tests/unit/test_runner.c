@@ -576,6 +576,30 @@ static void test_restart_recovery(void **state)
     free(arn);
 }
 
+/* A running execution's definition can become the oldest idle entry of the
+ * definition cache while it runs; freeing the run must not read the
+ * definition after releasing it (ASan caught this; the run ends here). */
+static void test_definition_evicted_while_running(void **state)
+{
+    struct fx *f = *state;
+    static const char def[] = "{\"Version\":\"2020-12-01\",\"Steps\":[" PROC_STEP("Long", "sleep 0.5", "") "]}";
+    create_pipeline(f, "Long", def);
+    char *arn = start_ok(f, "Long", "token-evict-0123456789abcdef0123456789", NULL, 0);
+    pb_runner_sync(f->runner);
+    pb_error err;
+    for (int i = 0; i < 70; i++) { /* more than the cache keeps idle */
+        char other[96];
+        snprintf(other, sizeof other, "arn:aws:sagemaker:us-east-1:000000000000:pipeline/other-%d", i);
+        const pb_pipedef *d = NULL;
+        assert_int_equal(pb_runner_definition(f->runner, other, 1, def, &d, &err), 0);
+        pb_runner_definition_release(f->runner, d);
+    }
+    pb_exec_rec e = wait_exec(f, arn, "");
+    assert_string_equal(e.status, "Succeeded");
+    pb_exec_rec_free(&e);
+    free(arn);
+}
+
 static void test_shutdown_fails_running(void **state)
 {
     struct fx *f = *state;
@@ -620,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_property_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_definition_evicted_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_fails_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
