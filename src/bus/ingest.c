@@ -304,24 +304,25 @@ static int add_targets(pb_delivery *d, const pb_scope *sc, char *bus, const char
         return 0;
     uint64_t h = pb_hash_bytes(key, keylen, 0);
     skey k = {key, keylen};
+    /* The entry found is used under the same hold of cmu that found it: a
+     * rule change (pb_delivery_rule_changed) may remove it as soon as the
+     * lock is let go, and looking it up again would then find nothing. */
     pthread_mutex_lock(&d->cmu);
-    tentry *e = pb_table_find(&d->cache, h, t_eq, &k);
-    uint64_t gen = d->cache_gen;
-    pthread_mutex_unlock(&d->cmu);
+    tentry *use = pb_table_find(&d->cache, h, t_eq, &k);
     tentry *loaded = NULL;
-    if (!e) {
+    if (!use) {
+        uint64_t gen = d->cache_gen;
+        pthread_mutex_unlock(&d->cmu);
         if ((rc = load_targets(d, sc, bus, rule, key, keylen, &loaded)) != 0)
             return rc;
         pthread_mutex_lock(&d->cmu);
+        use = loaded; /* this event gets the targets as read, cached or not */
         /* keep it unless the rule changed while it was read */
         if (gen == d->cache_gen && !pb_table_find(&d->cache, h, t_eq, &k) &&
             pb_table_insert(&d->cache, h, loaded) == 0)
-            loaded = NULL;
-        pthread_mutex_unlock(&d->cmu);
+            loaded = NULL; /* the cache's now; `use` stays valid while cmu is held */
     }
-    pthread_mutex_lock(&d->cmu);
-    tentry *use = loaded ? loaded : pb_table_find(&d->cache, h, t_eq, &k);
-    for (size_t t = 0; use && !rc && t < use->n; t++) {
+    for (size_t t = 0; !rc && t < use->n; t++) {
         if (pb_grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v)) {
             rc = PB_ENOMEM;
             break;

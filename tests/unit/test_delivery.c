@@ -8,7 +8,10 @@
  * policy takes milliseconds.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -25,6 +28,7 @@
 #include "bus/pb_delivery.h"
 #include "bus/pb_metrics.h"
 #include "bus/pb_registry.h"
+#include "common/pb_buf.h"
 #include "common/pb_uuid.h"
 #include "pipeline/pb_pipearn.h"
 #include "pipeline/pb_runner.h"
@@ -418,6 +422,99 @@ static void test_deleted_bus_target(void **state)
     pb_dead_letter_recs_free(dl, n);
 }
 
+/* Rule changes (PutTargets, RemoveTargets, ...) while events match the
+ * rule: every event still gets the rule's targets. A target cache entry
+ * removed between finding it and reading it once made events match with no
+ * invocation at all. */
+#define RACE_THREADS 8
+#define RACE_EVENTS 2000
+
+struct race {
+    struct fx *f;
+    int k;
+    atomic_bool *stop;
+};
+
+static void *race_churn(void *arg)
+{
+    struct race *r = arg;
+    while (!atomic_load(r->stop)) {
+        pb_delivery_rule_changed(r->f->delivery, &SC, "default", "fwd");
+        sched_yield();
+    }
+    return NULL;
+}
+
+/* No cmocka assertion off the main thread: failures are counted in r->k. */
+static void *race_ingest(void *arg)
+{
+    struct race *r = arg;
+    int k = r->k;
+    r->k = 0;
+    for (int i = 0; i < RACE_EVENTS; i++) {
+        char id[64], json[512];
+        snprintf(id, sizeof id, "77777777-0000-4000-8000-%04d%08d", k, i);
+        snprintf(json, sizeof json,
+                 "{\"version\":\"0\",\"id\":\"%s\",\"detail-type\":\"t\",\"source\":\"my.app\","
+                 "\"account\":\"000000000000\",\"time\":\"2026-11-25T07:00:00Z\",\"region\":\"us-east-1\","
+                 "\"resources\":[],\"detail\":{}}",
+                 id);
+        pb_delivery_event ev = {.bus = "default", .id = id, .json = json, .len = strlen(json), .ingested_ms = now_ms()};
+        int status = -1;
+        pb_error err;
+        if (pb_delivery_ingest(r->f->delivery, &SC, &ev, 1, &status, &err) != 0 || status != 0)
+            r->k++;
+    }
+    return NULL;
+}
+
+static double metric(struct fx *f, const char *name, const char *rule)
+{
+    pb_buf b;
+    pb_buf_init(&b, 0);
+    assert_int_equal(pb_metrics_render(f->metrics, &b), 0);
+    char want[128];
+    snprintf(want, sizeof want, "rule=\"%s\"}", rule);
+    double v = 0;
+    for (char *line = b.data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        char *brace = strchr(line, '{'), *end = strchr(line, '\n');
+        if (!brace || (end && brace > end) || (size_t)(brace - line) != strlen(name) || strncmp(line, name, strlen(name)))
+            continue;
+        char *r = strstr(brace, want);
+        if (r && (!end || r < end))
+            v = strtod(r + strlen(want), NULL);
+    }
+    pb_buf_free(&b);
+    return v;
+}
+
+static void test_targets_while_rule_changes(void **state)
+{
+    struct fx *f = *state;
+    create_bus(f, "sink");
+    put_rule(f, "default", "fwd", "{\"source\":[\"my.app\"]}");
+    put_target(f, "default", "fwd", "bus", "arn:aws:events:us-east-1:000000000000:event-bus/sink",
+               TARGET("bus", "arn:aws:events:us-east-1:000000000000:event-bus/sink", ""));
+    atomic_bool stop = false;
+    struct race churn = {f, -1, &stop}, ing[RACE_THREADS];
+    pthread_t ct, it[RACE_THREADS];
+    assert_int_equal(pthread_create(&ct, NULL, race_churn, &churn), 0);
+    for (int k = 0; k < RACE_THREADS; k++) {
+        ing[k] = (struct race){f, k, &stop};
+        assert_int_equal(pthread_create(&it[k], NULL, race_ingest, &ing[k]), 0);
+    }
+    for (int k = 0; k < RACE_THREADS; k++) {
+        pthread_join(it[k], NULL);
+        assert_int_equal(ing[k].k, 0); /* ingest calls that failed */
+    }
+    atomic_store(&stop, true);
+    pthread_join(ct, NULL);
+    sync_all(f);
+    assert_int_equal((int)metric(f, "pipebridge_triggered_rules_total", "fwd"), RACE_THREADS * RACE_EVENTS);
+    assert_int_equal((int)metric(f, "pipebridge_invocations_total", "fwd"), RACE_THREADS * RACE_EVENTS);
+    assert_int_equal((int)metric(f, "pipebridge_failed_invocations_total", "fwd"), 0);
+}
+
 static void test_pending_survive_a_restart(void **state)
 {
     struct fx *f = *state;
@@ -447,6 +544,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipeline_chaining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_bus_target, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deleted_bus_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_targets_while_rule_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_survive_a_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
