@@ -269,6 +269,10 @@ static int collect(pb_delivery *d, const pb_scope *sc, const pb_delivery_event *
     names nm = {.arena = arena};
     pb_error err;
     int mrc = pb_registry_match(d->registry, sc, ev->bus, ev->json, ev->len, s, collect_rule, &nm, &err);
+    if (mrc && mrc != PB_EEVENT && mrc != PB_ETOOCOMPLEX) {
+        free(nm.v); /* out of memory, or a matcher fault: an error of the call (nothing is committed) */
+        return mrc;
+    }
     if (status)
         *status = mrc;
     if (mrc || nm.rc) {

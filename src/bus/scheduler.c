@@ -457,8 +457,9 @@ static void *thread_main(void *arg)
             }
             pb_error err;
             pb_error_clear(&err);
+            size_t nb = b.n; /* fire_batch empties b */
             if (fire_batch(s, &b, &err)) {
-                pb_log_error("scheduler: cannot fire %zu tick(s) (%s); retrying in %d ms", b.n, err.message,
+                pb_log_error("scheduler: cannot fire %zu tick(s) (%s); retrying in %d ms", nb, err.message,
                              RETRY_PAUSE_MS);
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
@@ -747,9 +748,26 @@ int pb_scheduler_set_rule(pb_scheduler *s, const pb_scope *sc, const char *bus, 
     if (pb_schedule_parse(expr, strlen(expr), &ps, NULL))
         return PB_EVALIDATION;
     pthread_mutex_lock(&s->mu);
-    int rc = set_rule_locked(s, sc, name, &ps, created_ms, -1, true, NULL);
+    srule *old = rule_find(s, sc, name);
+    const isched *prev = old ? old->sched : NULL;
+    srule *r = NULL;
+    int rc = set_rule_locked(s, sc, name, &ps, created_ms, -1, true, &r);
+    /* Enabled again (it was not held), or another expression: the ticks up
+     * to now are not this rule's to catch up after a restart (it did not
+     * fire while disabled, and the old expression's ticks are not the new
+     * one's). Recorded as a floor under its fired ticks (the store keeps the
+     * larger). */
+    bool floor = !rc && r && (!old || r->sched != prev);
+    int64_t now = now_locked(s);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+    if (floor && s->store) {
+        pb_tick_rec t = {(char *)sc->account, (char *)sc->region, (char *)bus, (char *)name, now};
+        if (s->store->ops->invocations_fire(s->store, NULL, 0, NULL, 0, &t, 1, NULL, 0) != 0)
+            pb_log_error("scheduler: cannot record when rule %s was enabled or changed: a catch-up after a "
+                         "restart may fire its ticks from before",
+                         name);
+    }
     return rc;
 }
 

@@ -363,6 +363,45 @@ static void test_catch_up(void **state)
     free(r.v);
 }
 
+/* A rule disabled for a while and enabled again: a catch-up after a restart
+ * does not fire the ticks of the time it was disabled (they were never
+ * due), only those missed since it was enabled. */
+static void test_no_catch_up_of_a_disabled_time(void **state)
+{
+    (void)state;
+    sfx f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/pb-sched-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.url, sizeof f.url, "sqlite:%s/store.db", f.dir);
+    pb_error err;
+    assert_int_equal(pb_store_open(f.url, &f.store, &err), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000;
+    /* created 20.5 minutes ago; fired until 15 minutes ago, then disabled */
+    put_rule(f.store, "paused", "rate(1 minute)", "DISABLED", now - 1230000);
+    pb_tick_rec last = {(char *)SC.account, (char *)SC.region, "default", "paused", now - 1230000 + 5 * 60000};
+    assert_int_equal(f.store->ops->invocations_fire(f.store, NULL, 0, NULL, 0, &last, 1, NULL, 0), 0);
+    rec r = {0};
+    pb_scheduler *s = start(&f, &r, PB_CATCHUP_ALL);
+    assert_int_equal(pb_scheduler_count(s), 0);
+    /* EnableRule: the store first, then the scheduler follows */
+    assert_int_equal(f.store->ops->rule_set_state(f.store, &SC, "default", "paused", "ENABLED"), 0);
+    pb_scheduler_rule_changed(s, &SC, "default", "paused");
+    assert_int_equal(pb_scheduler_count(s), 1);
+    pb_scheduler_free(s);
+
+    s = start(&f, &r, PB_CATCHUP_ALL); /* a restart: at most a tick that fell due while the test ran */
+    pb_scheduler_free(s);
+    assert_true(count_catchup(&r, "paused") <= 1);
+
+    pb_store_close(f.store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f.dir);
+    assert_int_equal(system(cmd), 0);
+    free(r.v);
+}
+
 static void test_parse_catchup(void **state)
 {
     (void)state;
@@ -383,6 +422,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_shape),          cmocka_unit_test(test_heap_fires_exactly),
         cmocka_unit_test(test_failed_batch_is_not_lost), cmocka_unit_test(test_catch_up),
+        cmocka_unit_test(test_no_catch_up_of_a_disabled_time),
         cmocka_unit_test(test_parse_catchup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
