@@ -18,7 +18,10 @@
  * Ticks missed while the server was down are fired at start according to
  * the catch-up policy: none (as AWS), the latest missed tick of each rule,
  * or all of them (the latest PB_CATCHUP_MAX_PER_RULE of each rule). Those
- * carry "pipebridge-catch-up": true in the event and are counted.
+ * carry "pipebridge-catch-up": true in the event and are counted. A running
+ * server treats a tick more than PB_SCHEDULER_LATE_MS late the same way (a
+ * suspended machine, a clock jump, a store that refused batches that long),
+ * so waking a laptop does not fire a night of rate(1 minute) ticks.
  *
  * The manual clock (serve --clock manual): no thread; time stands still
  * until pb_scheduler_advance moves it, firing every tick due up to the new
@@ -45,6 +48,7 @@
 
 #define PB_SCHEDULER_BATCH 1000      /* ticks per transaction */
 #define PB_CATCHUP_MAX_PER_RULE 1000 /* catch-up "all": the latest this many missed ticks of a rule */
+#define PB_SCHEDULER_LATE_MS 60000   /* a running server's tick this late was missed, not late */
 
 typedef struct pb_scheduler pb_scheduler;
 
@@ -61,6 +65,8 @@ typedef struct pb_scheduler_config {
     bool manual_clock;        /* time moves only by pb_scheduler_advance */
     int64_t manual_start_ms;  /* the manual clock's first value when the store has none; 0: the real time */
     pb_catchup catchup;
+    int64_t late_ms;          /* real clock: ticks later than this were missed, and the catch-up policy
+                                 applies to them as after a restart; 0: PB_SCHEDULER_LATE_MS */
 } pb_scheduler_config;
 
 /* "none" | "latest" | "all" -> *out; 0 or PB_EVALIDATION. */

@@ -68,6 +68,7 @@ struct pb_scheduler {
     void *fire_ctx;
     bool manual;
     pb_catchup catchup;
+    int64_t late_ms; /* real clock: a tick later than this was missed */
 
     pthread_mutex_t mu;     /* everything below; held while a batch fires */
     pthread_cond_t cv;      /* the thread: the heap changed, or quit */
@@ -438,6 +439,36 @@ static int fire_batch(pb_scheduler *s, batch *b, pb_error *err)
     return rc;
 }
 
+/*
+ * Real clock, mu held: the rules whose next tick is more than late_ms
+ * behind (the machine was suspended, the clock jumped, the store refused
+ * batches for that long) are treated as at start-up: the catch-up policy
+ * says which of their missed ticks fire (none by default, as after a
+ * restart), then they go on from now. Returns how many rules it took.
+ */
+static void catch_up(pb_scheduler *s, srule **v, size_t n);
+
+static size_t late_rules(pb_scheduler *s, int64_t now)
+{
+    srule **v = NULL;
+    size_t n = 0, cap = 0;
+    while (s->nheap && s->heap[0]->next_ms < now - s->late_ms) {
+        srule *r = s->heap[0];
+        if (pb_grow((void **)&v, &cap, n + 1, sizeof *v))
+            break;
+        heap_remove(s, r);
+        v[n++] = r;
+    }
+    if (n) {
+        pb_log_info("scheduler: %zu rule(s) missed ticks more than %lld s ago (suspended, a clock jump, or the "
+                    "store refused them): --schedule-catch-up applies",
+                    n, (long long)(s->late_ms / 1000));
+        catch_up(s, v, n);
+    }
+    free(v);
+    return n;
+}
+
 static void *thread_main(void *arg)
 {
     pb_scheduler *s = arg;
@@ -446,6 +477,8 @@ static void *thread_main(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->quit) {
         int64_t now = real_now_ms();
+        if (s->nheap && s->heap[0]->next_ms < now - s->late_ms && late_rules(s, now))
+            continue;
         if (s->nheap && s->heap[0]->next_ms <= now) {
             collect_due(s, now, &b);
             if (!b.n) { /* out of memory building the batch */
@@ -649,6 +682,7 @@ int pb_scheduler_create(const pb_scheduler_config *cfg, pb_scheduler **out, pb_e
     s->fire_ctx = cfg->fire ? cfg->fire_ctx : cfg->delivery;
     s->manual = cfg->manual_clock;
     s->catchup = cfg->catchup;
+    s->late_ms = cfg->late_ms > 0 ? cfg->late_ms : PB_SCHEDULER_LATE_MS;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->adv_mu, NULL);

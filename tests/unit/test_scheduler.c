@@ -402,6 +402,51 @@ static void test_no_catch_up_of_a_disabled_time(void **state)
     free(r.v);
 }
 
+/* A running scheduler whose tick becomes very late (here: the first
+ * attempts fail, and "very late" is 1.5 s instead of a minute) applies the
+ * catch-up policy to it instead of firing every missed tick: none skips
+ * it, latest fires it once, marked. */
+static void late_tick(pb_catchup policy, size_t want)
+{
+    sfx f;
+    snprintf(f.dir, sizeof f.dir, "/tmp/pb-sched-XXXXXX");
+    assert_non_null(mkdtemp(f.dir));
+    snprintf(f.url, sizeof f.url, "sqlite:%s/store.db", f.dir);
+    pb_error err;
+    assert_int_equal(pb_store_open(f.url, &f.store, &err), 0);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* rate anchors are whole seconds: the first tick is 0.5 to 1.5 s from now */
+    put_rule(f.store, "soon", "rate(1 minute)", "ENABLED", (now / 1000 + 1) * 1000 - 59500);
+    rec r = {.fail_next = 2, .store = f.store};
+    pb_scheduler_config cfg = {.store = f.store, .fire = record, .fire_ctx = &r, .catchup = policy,
+                               .late_ms = 1500};
+    pb_scheduler *s = NULL;
+    assert_int_equal(pb_scheduler_create(&cfg, &s, &err), 0);
+    /* done when the rule's next tick is the following minute's */
+    for (int waited = 0; waited < 8000 && pb_scheduler_next_fire_ms(s, &SC, "default", "soon") < now + 30000;
+         waited += 50)
+        usleep(50000);
+    pb_scheduler_free(s);
+    assert_true(r.calls >= 2);    /* the two failed attempts */
+    assert_int_equal(r.n, want);  /* then the policy, not the tick */
+    for (size_t i = 0; i < r.n; i++)
+        assert_true(r.v[i].catchup);
+    pb_store_close(f.store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f.dir);
+    assert_int_equal(system(cmd), 0);
+    free(r.v);
+}
+
+static void test_late_tick_follows_the_policy(void **state)
+{
+    (void)state;
+    late_tick(PB_CATCHUP_NONE, 0);
+    late_tick(PB_CATCHUP_LATEST, 1);
+}
+
 static void test_parse_catchup(void **state)
 {
     (void)state;
@@ -423,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_event_shape),          cmocka_unit_test(test_heap_fires_exactly),
         cmocka_unit_test(test_failed_batch_is_not_lost), cmocka_unit_test(test_catch_up),
         cmocka_unit_test(test_no_catch_up_of_a_disabled_time),
+        cmocka_unit_test(test_late_tick_follows_the_policy),
         cmocka_unit_test(test_parse_catchup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
