@@ -844,6 +844,8 @@ void pb__run_abort(pb_runner *r, run *x, const char *reason)
         return;
     bool any = false;
     for (size_t i = 0; i < x->def->nsteps; i++) {
+        if (x->steps[i].proc) /* a step that ended on its own just now keeps its own outcome */
+            collect(r, x, i, pb__now_ms());
         if (x->steps[i].proc) {
             pb_proc_stop(x->steps[i].proc, NULL);
             any = true;
