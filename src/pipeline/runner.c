@@ -654,7 +654,10 @@ int pb_runner_retry(pb_runner *r, const pb_scope *sc, const char *exec_arn, int6
     pb__change c = {0};
     pb__change_exec_event(&c, x, "Failed", "Executing", now_ms);
     if ((rc = pb__change_commit(r, x, true, NULL, 0, reset, nreset, &c)) != 0) {
-        pb_error_set(err, rc, "cannot record the retry of %s", exec_arn);
+        if (rc == PB_ENOTFOUND) /* deleted (with its pipeline) since it was read */
+            rc = exec_not_found(exec_arn, err);
+        else
+            pb_error_set(err, rc, "cannot record the retry of %s", exec_arn);
         goto out;
     }
     x->dirty = !x->queued;
@@ -697,6 +700,10 @@ int pb_runner_update(pb_runner *r, const pb_scope *sc, const char *exec_arn, con
     }
     e->modified_ms = pb__now_ms();
     rc = r->store->ops->exec_change(r->store, sc, e->arn, e, NULL, 0, NULL, 0, NULL, 0);
+    if (rc == PB_ENOTFOUND) { /* deleted (with its pipeline) since it was read */
+        rc = exec_not_found(exec_arn, err);
+        goto out;
+    }
     if (rc) {
         pb_error_set(err, rc, "cannot update %s", exec_arn);
         goto out;
