@@ -217,21 +217,31 @@ static bool pass(pb_runner *r)
     return again;
 }
 
-static bool any_process(const pb_runner *r)
+/* Whether a run needs the periodic sweep: a running process (timeouts, the
+ * SIGKILL after a stop's grace period) or an end the store refused. */
+static bool run_needs_sweep(const run *x)
+{
+    if (x->finish_pending)
+        return true;
+    for (size_t i = 0; x->loaded && i < x->def->nsteps; i++)
+        if (x->steps[i].proc)
+            return true;
+    return false;
+}
+
+static bool any_sweep(const pb_runner *r)
 {
     for (const run *x = r->runs; x; x = x->next)
-        for (size_t i = 0; x->loaded && i < x->def->nsteps; i++)
-            if (x->steps[i].proc)
-                return true;
+        if (run_needs_sweep(x))
+            return true;
     return false;
 }
 
 static void sweep(pb_runner *r)
 {
     for (run *x = r->runs; x; x = x->next)
-        for (size_t i = 0; x->loaded && i < x->def->nsteps; i++)
-            if (x->steps[i].proc)
-                x->dirty = true;
+        if (run_needs_sweep(x))
+            x->dirty = true;
 }
 
 static void *thread_main(void *arg)
@@ -249,7 +259,7 @@ static void *thread_main(void *arg)
             break;
         if (again)
             continue;
-        int timeout = any_process(r) ? SWEEP_MS : -1;
+        int timeout = any_sweep(r) ? SWEEP_MS : -1;
         pthread_mutex_unlock(&r->mu);
         int n = epoll_wait(r->epfd, evs, 64, timeout);
         pthread_mutex_lock(&r->mu);

@@ -50,6 +50,7 @@ typedef struct run {
     bool loaded;            /* def, plan, args and steps are set */
     bool dirty;             /* the thread should look at it */
     bool stop_requested;
+    bool finish_pending;    /* its final commit failed: tried again at every sweep */
     const pb_pipedef *def;  /* from the cache */
     pb_pipedef_plan plan;
     pb_arena arena;         /* bound arguments, parsed properties */

@@ -736,7 +736,11 @@ static void collect(pb_runner *r, run *x, size_t idx, int64_t now)
 
 /* ------------------------------------------------------- the execution -- */
 
-static void finish(pb_runner *r, run *x, const char *status, const char *reason, int64_t now)
+/* Records the end of the execution. False when the store refused it: the
+ * run keeps its previous status and stays with the runner, which tries
+ * again at every sweep (an execution must not stay "Executing" in the store
+ * with nobody to end it). */
+static bool finish(pb_runner *r, run *x, const char *status, const char *reason, int64_t now)
 {
     char *prev = x->rec.status ? strdup(x->rec.status) : NULL;
     pb__set(&x->rec.status, status);
@@ -744,8 +748,15 @@ static void finish(pb_runner *r, run *x, const char *status, const char *reason,
     set_reason(&x->rec.failure_reason, reason);
     pb__change c = {0};
     pb__change_exec_event(&c, x, prev, status, now);
-    pb__change_commit(r, x, true, NULL, 0, NULL, 0, &c);
+    bool ok = pb__change_commit(r, x, true, NULL, 0, NULL, 0, &c) == 0;
+    if (!ok && prev) {
+        pb__set(&x->rec.status, prev);
+        x->rec.end_ms = 0;
+        set_reason(&x->rec.failure_reason, NULL);
+    }
+    x->finish_pending = !ok && prev;
     free(prev);
+    return ok || !prev;
 }
 
 /* The message of the Fail step that ended the execution. */
@@ -793,9 +804,9 @@ bool pb__run_progress(pb_runner *r, run *x)
     }
     free(ready);
     switch (pb_pipedef_plan_status(&x->plan)) {
-    case PB_PIPEDEF_EXEC_SUCCEEDED: finish(r, x, "Succeeded", NULL, now); return true;
-    case PB_PIPEDEF_EXEC_FAILED: finish(r, x, "Failed", fail_step_message(x), now); return true;
-    case PB_PIPEDEF_EXEC_STOPPED: finish(r, x, "Stopped", NULL, now); return true;
+    case PB_PIPEDEF_EXEC_SUCCEEDED: return finish(r, x, "Succeeded", NULL, now);
+    case PB_PIPEDEF_EXEC_FAILED: return finish(r, x, "Failed", fail_step_message(x), now);
+    case PB_PIPEDEF_EXEC_STOPPED: return finish(r, x, "Stopped", NULL, now);
     default: return false;
     }
 }

@@ -299,11 +299,18 @@ static void test_stop(void **state)
     create_pipeline(f, "Sleepy",
                     "{\"Version\":\"2020-12-01\",\"Steps\":["
                     /* ignores SIGTERM (so does its sleep): ends only by the SIGKILL after the grace period */
-                    PROC_STEP("Nap", "trap '' TERM; while :; do sleep 0.1; done", "") ","
+                    PROC_STEP("Nap", "trap '' TERM; touch armed; while :; do sleep 0.1; done", "") ","
                     "{\"Name\":\"Later\",\"Type\":\"Processing\",\"DependsOn\":[\"Nap\"],\"Arguments\":{"
                     "\"AppSpecification\":{\"ImageUri\":\"local\",\"ContainerEntrypoint\":[\"true\"]}}}]}");
     char *arn = start_ok(f, "Sleepy", "token-stop-0123456789abcdef0123456789", NULL, 0);
     pb_runner_sync(f->runner);
+    /* the shell has set its trap: a SIGTERM before that would end it at once */
+    char armed[512];
+    snprintf(armed, sizeof armed, "%s/executions/%s/Nap/armed", f->dir, strrchr(arn, '/') + 1);
+    struct stat st;
+    for (int waited = 0; waited < WAIT_MS && stat(armed, &st) != 0; waited += 10)
+        usleep(10000);
+    assert_int_equal(stat(armed, &st), 0);
     pb_error err;
     assert_int_equal(pb_runner_stop(f->runner, &SC, arn, now_ms(), &err), 0);
     /* stopping twice is accepted */
@@ -600,6 +607,41 @@ static void test_definition_evicted_while_running(void **state)
     free(arn);
 }
 
+/* The store refuses the commit that ends an execution (a full disk, a lock
+ * held too long): the runner keeps the run and tries again, so the
+ * execution does not stay "Executing" with nobody to end it. */
+static const struct pb_store_ops *real_ops;
+static int refuse_end; /* how many more end-of-execution commits to refuse */
+
+static int refusing_exec_change(pb_store *s, const pb_scope *sc, const char *arn, const pb_exec_rec *e,
+                                const pb_step_rec *steps, size_t nsteps, const int64_t *reset, size_t nreset,
+                                const pb_outbox_event *ev, size_t nev)
+{
+    if (e && e->status && !strcmp(e->status, "Succeeded") && refuse_end > 0) {
+        refuse_end--;
+        return PB_EIO;
+    }
+    return real_ops->exec_change(s, sc, arn, e, steps, nsteps, reset, nreset, ev, nev);
+}
+
+static void test_end_refused_by_the_store_is_retried(void **state)
+{
+    struct fx *f = *state;
+    static struct pb_store_ops ops;
+    real_ops = f->store->ops;
+    ops = *real_ops;
+    ops.exec_change = refusing_exec_change;
+    f->store->ops = &ops;
+    refuse_end = 3;
+    create_pipeline(f, "Ends", "{\"Version\":\"2020-12-01\",\"Steps\":[" PROC_STEP("Quick", "true", "") "]}");
+    char *arn = start_ok(f, "Ends", "token-ends-0123456789abcdef0123456789", NULL, 0);
+    pb_exec_rec e = wait_exec(f, arn, "Succeeded");
+    assert_int_equal(refuse_end, 0); /* refused three times, then recorded */
+    pb_exec_rec_free(&e);
+    f->store->ops = real_ops;
+    free(arn);
+}
+
 static void test_shutdown_fails_running(void **state)
 {
     struct fx *f = *state;
@@ -645,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrency_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_definition_evicted_while_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_refused_by_the_store_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_fails_running, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
