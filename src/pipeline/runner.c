@@ -306,12 +306,41 @@ static bool interrupted(const char *status)
 /* An execution a previous process left Executing or Stopping: steps that
  * were running are failed (and their leftover processes killed); the run is
  * queued for the thread, which finishes it or carries on. */
+/* An interrupted execution that cannot be loaded again (its definition or
+ * parameters no longer bind, a store error): its steps' leftover processes
+ * are killed and the steps recorded Failed from the stored records alone,
+ * before the execution is failed. */
+static void recover_unloadable(pb_runner *r, run *x, const char *why)
+{
+    pb_step_rec *steps = NULL;
+    size_t n = 0;
+    if (r->store->ops->steps_list(r->store, &x->scope, x->rec.arn, &steps, &n) == 0) {
+        int64_t now = pb__now_ms();
+        for (size_t i = 0; i < n; i++) {
+            pb_step_rec *rs = &steps[i];
+            if (!interrupted(rs->status))
+                continue;
+            if (rs->pid > 0 && pb_proc_kill_orphan((pid_t)rs->pid, rs->pid_start))
+                pb_log_info("killed the leftover process group %lld of step %s of %s", (long long)rs->pid,
+                            rs->name, x->rec.arn);
+            pb__set(&rs->status, "Failed");
+            pb__set(&rs->failure_reason, RESTART_REASON);
+            rs->end_ms = now;
+            rs->pid = rs->pid_start = 0;
+            if (r->store->ops->exec_change(r->store, &x->scope, x->rec.arn, NULL, rs, 1, NULL, 0, NULL, 0) != 0)
+                pb_log_error("cannot record step %s of %s as failed", rs->name, x->rec.arn);
+        }
+    }
+    pb_step_recs_free(steps, n);
+    pb__run_fail_unloaded(r, x, why);
+}
+
 static void recover_one(pb_runner *r, run *x)
 {
     pb_error err;
     pb_error_clear(&err);
     if (pb__run_load(r, x, &err)) {
-        pb__run_fail_unloaded(r, x, err.message);
+        recover_unloadable(r, x, err.message);
         pb__run_free(r, x);
         return;
     }

@@ -31,6 +31,8 @@
 #include "pipeline/pb_runner.h"
 #include "store/pb_store.h"
 
+#include <sqlite3.h>
+
 #include "fixture.h"
 
 #define WAIT_MS 20000
@@ -516,26 +518,27 @@ static void test_concurrency_queue(void **state)
     free(max);
 }
 
-static void test_restart_recovery(void **state)
+/* Starts pipeline `name` (one long step) and leaves what a kill -9 leaves:
+ * the execution and its step Executing in the store, the step's process
+ * group alive (an orphan of ours, *child), and no runner. Returns the ARN. */
+static char *crash_with_a_running_step(struct fx *f, const char *name, const char *token, pid_t *child)
 {
-    struct fx *f = *state;
-    create_pipeline(f, "Crash",
-                    "{\"Version\":\"2020-12-01\",\"Steps\":[" PROC_STEP("Long", "sleep 30", "") "]}");
-    char *arn = start_ok(f, "Crash", "token-crash-0123456789abcdef0123456789", NULL, 0);
+    create_pipeline(f, name, "{\"Version\":\"2020-12-01\",\"Steps\":[" PROC_STEP("Long", "sleep 30", "") "]}");
+    char *arn = start_ok(f, name, token, NULL, 0);
     pb_exec_rec e = wait_exec(f, arn, "Executing");
     pb_exec_rec_free(&e);
     /* what a kill -9 leaves: the step Executing in the store with a live
      * process of its own group. Simulate it with an orphan of ours. */
-    pid_t child = fork();
-    if (child == 0) {
+    *child = fork();
+    if (*child == 0) {
         setpgid(0, 0);
         execl("/bin/sleep", "sleep", "30", (char *)NULL);
         _exit(127);
     }
-    setpgid(child, child);
+    setpgid(*child, *child);
     int64_t ticks = -1;
     for (int i = 0; i < 100 && ticks < 0; i++, usleep(10000))
-        ticks = pb_proc_start_ticks(child);
+        ticks = pb_proc_start_ticks(*child);
     assert_true(ticks >= 0);
     pb_step_rec *steps = NULL;
     size_t n = 0;
@@ -548,7 +551,7 @@ static void test_restart_recovery(void **state)
     assert_int_equal(n, 1);
     /* stop the real runner the hard way: the store keeps "Executing" */
     pb_step_rec crashed = steps[0];
-    crashed.pid = child;
+    crashed.pid = *child;
     crashed.pid_start = ticks;
     assert_int_equal(f->store->ops->exec_change(f->store, &SC, arn, NULL, &crashed, 1, NULL, 0, NULL, 0), 0);
     /* a runner over that state: the shut-down path would record its own
@@ -566,20 +569,64 @@ static void test_restart_recovery(void **state)
     assert_int_equal(f->store->ops->exec_change(f->store, &SC, arn, &cur, &crashed, 1, NULL, 0, NULL, 0), 0);
     pb_exec_rec_free(&cur);
     pb_step_recs_free(steps, n); /* crashed borrowed its strings */
+    return arn;
+}
 
-    restart_runner(f);
-    e = wait_exec(f, arn, "");
+/* After the restart: the execution Failed, its step Failed "restarted",
+ * the leftover process killed. */
+static void check_recovered(struct fx *f, const char *arn, pid_t child)
+{
+    pb_exec_rec e = wait_exec(f, arn, "");
     assert_string_equal(e.status, "Failed");
     pb_exec_rec_free(&e);
+    pb_step_rec *steps = NULL;
+    size_t n = 0;
     assert_int_equal(f->store->ops->steps_list(f->store, &SC, arn, &steps, &n), 0);
+    assert_int_equal(n, 1);
     assert_string_equal(steps[0].status, "Failed");
     assert_non_null(strstr(steps[0].failure_reason, "restarted"));
+    assert_int_equal(steps[0].pid, 0);
     pb_step_recs_free(steps, n);
-    /* the leftover process was killed */
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static void test_restart_recovery(void **state)
+{
+    struct fx *f = *state;
+    pid_t child;
+    char *arn = crash_with_a_running_step(f, "Crash", "token-crash-0123456789abcdef0123456789", &child);
+    restart_runner(f);
+    check_recovered(f, arn, child);
+    free(arn);
+}
+
+/* The same when the interrupted execution cannot be loaded again (here its
+ * stored definition names a step type this version refuses): the leftover
+ * process is still killed and the step recorded Failed. */
+static void test_restart_recovery_unloadable(void **state)
+{
+    struct fx *f = *state;
+    pid_t child;
+    char *arn = crash_with_a_running_step(f, "Broken", "token-broken-0123456789abcdef0123456789", &child);
+    char path[256];
+    snprintf(path, sizeof path, "%s/pb.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE pipeline_versions SET definition = '{\"Version\":\"2020-12-01\","
+                                  "\"Steps\":[{\"Name\":\"Long\",\"Type\":\"Lambda\",\"Arguments\":{}}]}'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    restart_runner(f);
+    check_recovered(f, arn, child);
+    pb_exec_rec e;
+    assert_int_equal(f->store->ops->exec_get(f->store, &SC, arn, &e), 0);
+    assert_non_null(strstr(e.failure_reason, "Lambda"));
+    pb_exec_rec_free(&e);
     free(arn);
 }
 
@@ -686,6 +733,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_property_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrency_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_recovery_unloadable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_definition_evicted_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(test_end_refused_by_the_store_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_fails_running, setup, teardown),
