@@ -263,6 +263,24 @@ typedef struct sfx {
     pb_store *store;
 } sfx;
 
+/* A store of its own in a fresh directory. */
+static void sfx_open(sfx *f)
+{
+    snprintf(f->dir, sizeof f->dir, "/tmp/pb-sched-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->url, sizeof f->url, "sqlite:%s/store.db", f->dir);
+    pb_error err;
+    assert_int_equal(pb_store_open(f->url, &f->store, &err), 0);
+}
+
+static void sfx_close(sfx *f)
+{
+    pb_store_close(f->store);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void put_rule(pb_store *st, const char *name, const char *expr, const char *state, int64_t created)
 {
     pb_rule_rec rr = {.bus = "default", .name = (char *)name, .arn = "arn", .schedule = (char *)expr,
@@ -295,11 +313,8 @@ static void test_catch_up(void **state)
 {
     (void)state;
     sfx f;
-    snprintf(f.dir, sizeof f.dir, "/tmp/pb-sched-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.url, sizeof f.url, "sqlite:%s/store.db", f.dir);
     pb_error err;
-    assert_int_equal(pb_store_open(f.url, &f.store, &err), 0);
+    sfx_open(&f);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000;
@@ -370,11 +385,7 @@ static void test_no_catch_up_of_a_disabled_time(void **state)
 {
     (void)state;
     sfx f;
-    snprintf(f.dir, sizeof f.dir, "/tmp/pb-sched-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.url, sizeof f.url, "sqlite:%s/store.db", f.dir);
-    pb_error err;
-    assert_int_equal(pb_store_open(f.url, &f.store, &err), 0);
+    sfx_open(&f);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000;
@@ -395,10 +406,7 @@ static void test_no_catch_up_of_a_disabled_time(void **state)
     pb_scheduler_free(s);
     assert_true(count_catchup(&r, "paused") <= 1);
 
-    pb_store_close(f.store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f.dir);
-    assert_int_equal(system(cmd), 0);
+    sfx_close(&f);
     free(r.v);
 }
 
@@ -409,11 +417,8 @@ static void test_no_catch_up_of_a_disabled_time(void **state)
 static void late_tick(pb_catchup policy, size_t want)
 {
     sfx f;
-    snprintf(f.dir, sizeof f.dir, "/tmp/pb-sched-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    snprintf(f.url, sizeof f.url, "sqlite:%s/store.db", f.dir);
     pb_error err;
-    assert_int_equal(pb_store_open(f.url, &f.store, &err), 0);
+    sfx_open(&f);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -433,10 +438,7 @@ static void late_tick(pb_catchup policy, size_t want)
     assert_int_equal(r.n, want);  /* then the policy, not the tick */
     for (size_t i = 0; i < r.n; i++)
         assert_true(r.v[i].catchup);
-    pb_store_close(f.store);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f.dir);
-    assert_int_equal(system(cmd), 0);
+    sfx_close(&f);
     free(r.v);
 }
 
