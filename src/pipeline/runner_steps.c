@@ -487,8 +487,8 @@ static void start_condition(pb_runner *r, run *x, size_t idx, int64_t now)
     pb_arena_init(&tmp);
     int rc = pb_pipedef_conditions(x->def, &x->def->steps[idx], &ctx, &tmp, &outcome, &err);
     pb_arena_free(&tmp);
+    pb__change_step_event(&c, x, idx, NULL, "Executing", now); /* not ended yet: no stepEndTime */
     rs->end_ms = now;
-    pb__change_step_event(&c, x, idx, NULL, "Executing", now);
     if (rc) {
         set_reason(&rs->failure, err.message);
         rs->status = "Failed";

@@ -203,6 +203,27 @@ static void test_four_steps_succeed(void **state)
     assert_null(e.failure_reason);
     assert_true(e.end_ms >= e.created_ms);
 
+    /* the condition step's events: Executing without an end time, then
+     * Succeeded with one (§3.2) */
+    pb_outbox_rec *ob = NULL;
+    size_t nob = 0;
+    assert_int_equal(f->store->ops->outbox_list(f->store, 0, 1000, &ob, &nob), 0);
+    int seen = 0;
+    for (size_t i = 0; i < nob; i++) {
+        const char *j = ob[i].event_json;
+        if (!strstr(j, "\"stepName\":\"Check\""))
+            continue;
+        if (strstr(j, "\"currentStepStatus\":\"Executing\"")) {
+            assert_null(strstr(j, "stepEndTime"));
+            seen++;
+        } else if (strstr(j, "\"currentStepStatus\":\"Succeeded\"")) {
+            assert_non_null(strstr(j, "stepEndTime"));
+            seen++;
+        }
+    }
+    assert_int_equal(seen, 2);
+    pb_outbox_recs_free(ob, nob);
+
     pb_step_rec *steps = NULL;
     size_t n = 0;
     assert_int_equal(f->store->ops->steps_list(f->store, &SC, arn, &steps, &n), 0);
