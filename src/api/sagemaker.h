@@ -88,6 +88,26 @@ int pb_sm_exec_get(pb_api_ctx *ctx, const char *arn, pb_exec_rec *out, pb_error 
 int pb_sm_page(const pb_page *pg, const char *mode, bool descending, char *const *keys, size_t n, size_t *order,
                size_t *count, char **next, pb_error *err);
 
+/* The sort keys of a listing: one per item kept after the filters, with
+ * that item's index in the store's list (row). Call pb_sm_page with
+ * keys/n/order; the page's items are then row[order[j]]. pb_sm_keys_free
+ * after init, whatever happened. */
+typedef struct pb_sm_keys {
+    char **keys;   /* owned */
+    size_t *row;
+    size_t *order; /* room for cap entries, for pb_sm_page */
+    size_t n, cap;
+} pb_sm_keys;
+
+/* Room for cap keys. PB_ENOMEM. */
+int pb_sm_keys_init(pb_sm_keys *k, size_t cap, pb_error *err);
+/* Adds the key of item row, made like printf. PB_ENOMEM. */
+int pb_sm_keys_addf(pb_sm_keys *k, size_t row, pb_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Adds key (taken over; NULL means an allocation failed: PB_ENOMEM). */
+int pb_sm_keys_add(pb_sm_keys *k, size_t row, char *key, pb_error *err);
+void pb_sm_keys_free(pb_sm_keys *k);
+
 /* -------------------------------------------------------------- JSON --- */
 
 /* The API status of an execution: the store's "Queued" is "Executing". */

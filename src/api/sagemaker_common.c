@@ -6,6 +6,7 @@
 #include "sagemaker.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,53 @@ static int by_key(const void *a, const void *b, void *keys)
 {
     char *const *k = keys;
     return strcmp(k[*(const size_t *)a], k[*(const size_t *)b]);
+}
+
+int pb_sm_keys_init(pb_sm_keys *k, size_t cap, pb_error *err)
+{
+    *k = (pb_sm_keys){.cap = cap};
+    k->keys = calloc(cap ? cap : 1, sizeof *k->keys);
+    k->row = calloc(cap ? cap : 1, sizeof *k->row);
+    k->order = calloc(cap ? cap : 1, sizeof *k->order);
+    if (!k->keys || !k->row || !k->order)
+        return pb_error_set(err, PB_ENOMEM, "out of memory");
+    return 0;
+}
+
+int pb_sm_keys_add(pb_sm_keys *k, size_t row, char *key, pb_error *err)
+{
+    if (!key || k->n >= k->cap) {
+        free(key);
+        return pb_error_set(err, PB_ENOMEM, "out of memory");
+    }
+    k->keys[k->n] = key;
+    k->row[k->n++] = row;
+    return 0;
+}
+
+int pb_sm_keys_addf(pb_sm_keys *k, size_t row, pb_error *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *key = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (key) {
+        va_start(ap, fmt);
+        vsnprintf(key, (size_t)len + 1, fmt, ap);
+        va_end(ap);
+    }
+    return pb_sm_keys_add(k, row, key, err);
+}
+
+void pb_sm_keys_free(pb_sm_keys *k)
+{
+    for (size_t i = 0; k->keys && i < k->n; i++)
+        free(k->keys[i]);
+    free(k->keys);
+    free(k->row);
+    free(k->order);
+    *k = (pb_sm_keys){0};
 }
 
 int pb_sm_page(const pb_page *pg, const char *mode, bool descending, char *const *keys, size_t n, size_t *order,

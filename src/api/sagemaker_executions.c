@@ -160,7 +160,7 @@ static int list_executions(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
     if ((rc = pb_sm_pipeline_get(ctx, pipeline, 0, &p, err)))
         return rc;
     pb_exec_rec *es = NULL;
-    size_t n = 0, kept = 0, count = 0;
+    size_t n = 0, count = 0;
     rc = ctx->store->ops->exec_list(ctx->store, &ctx->scope, p.name, &es, &n);
     if (rc) {
         pb_error_set(err, rc, "cannot list the executions of pipeline %s", p.name);
@@ -168,43 +168,30 @@ static int list_executions(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
         return rc;
     }
     pb_pipeline_rec_free(&p);
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    size_t *idx = calloc(n ? n : 1, sizeof *idx), *order = calloc(n ? n : 1, sizeof *order);
+    pb_sm_keys k;
     char *next = NULL;
-    if (!keys || !idx || !order) {
-        rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    if ((rc = pb_sm_keys_init(&k, n, err)))
         goto out;
-    }
     for (size_t i = 0; i < n; i++) {
         if ((has_after && es[i].created_ms <= after_ms) || (has_before && es[i].created_ms >= before_ms))
             continue;
-        size_t cap = strlen(es[i].arn) + 32;
-        if (!(keys[kept] = malloc(cap))) {
-            rc = pb_error_set(err, PB_ENOMEM, "out of memory");
-            goto out;
-        }
         /* the ARN makes the key unique; executions created in the same millisecond keep an order */
-        if (by_arn)
-            snprintf(keys[kept], cap, "%s", es[i].arn);
-        else
-            snprintf(keys[kept], cap, "%020" PRId64 "\x1f%s", es[i].created_ms > 0 ? es[i].created_ms : 0,
-                     es[i].arn);
-        idx[kept++] = i;
+        rc = by_arn ? pb_sm_keys_addf(&k, i, err, "%s", es[i].arn)
+                    : pb_sm_keys_addf(&k, i, err, "%020" PRId64 "\x1f%s",
+                                      es[i].created_ms > 0 ? es[i].created_ms : 0, es[i].arn);
+        if (rc)
+            goto out;
     }
-    if ((rc = pb_sm_page(&pg, mode, descending, keys, kept, order, &count, &next, err)))
+    if ((rc = pb_sm_page(&pg, mode, descending, k.keys, k.n, k.order, &count, &next, err)))
         goto out;
     json_t *arr = json_array();
     for (size_t j = 0; j < count; j++)
-        json_array_append_new(arr, pb_sm_exec_summary_json(&es[idx[order[j]]]));
+        json_array_append_new(arr, pb_sm_exec_summary_json(&es[k.row[k.order[j]]]));
     *out = json_object();
     json_object_set_new(*out, "PipelineExecutionSummaries", arr);
     pb_json_set_str(*out, "NextToken", next);
 out:
-    for (size_t i = 0; keys && i < kept; i++)
-        free(keys[i]);
-    free(keys);
-    free(idx);
-    free(order);
+    pb_sm_keys_free(&k);
     free(next);
     pb_exec_recs_free(es, n);
     return rc;
@@ -263,35 +250,25 @@ static int list_steps(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     pb_exec_rec_free(&e);
     if (rc)
         return pb_error_set(err, rc, "cannot list the steps of %.300s", arn);
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    size_t *order = calloc(n ? n : 1, sizeof *order);
+    pb_sm_keys k;
     char *next = NULL;
-    if (!keys || !order) {
-        rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    if ((rc = pb_sm_keys_init(&k, n, err)))
         goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!(keys[i] = malloc(48))) {
-            rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if ((rc = pb_sm_keys_addf(&k, i, err, "%020" PRId64 "\x1f%020" PRId64, ss[i].start_ms > 0 ? ss[i].start_ms : 0,
+                                  ss[i].index > 0 ? ss[i].index : 0)))
             goto out;
-        }
-        snprintf(keys[i], 48, "%020" PRId64 "\x1f%020" PRId64, ss[i].start_ms > 0 ? ss[i].start_ms : 0,
-                 ss[i].index > 0 ? ss[i].index : 0);
-    }
-    if ((rc = pb_sm_page(&pg, descending ? "steps.Descending" : "steps.Ascending", descending, keys, n, order,
+    if ((rc = pb_sm_page(&pg, descending ? "steps.Descending" : "steps.Ascending", descending, k.keys, k.n, k.order,
                          &count, &next, err)))
         goto out;
     json_t *arr = json_array();
     for (size_t j = 0; j < count; j++)
-        json_array_append_new(arr, step_json(&ss[order[j]]));
+        json_array_append_new(arr, step_json(&ss[k.row[k.order[j]]]));
     *out = json_object();
     json_object_set_new(*out, "PipelineExecutionSteps", arr);
     pb_json_set_str(*out, "NextToken", next);
 out:
-    for (size_t i = 0; keys && i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(order);
+    pb_sm_keys_free(&k);
     free(next);
     pb_step_recs_free(ss, n);
     return rc;
@@ -321,37 +298,28 @@ static int list_parameters(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *
         return pb_error_set(err, rc, "cannot list the parameters of %.300s", arn);
     /* An execution's parameters never change: their position is a stable key,
      * and keeps the order the runner stored them in (the definition's). */
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    size_t *order = calloc(n ? n : 1, sizeof *order);
+    pb_sm_keys k;
     char *next = NULL;
-    if (!keys || !order) {
-        rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    if ((rc = pb_sm_keys_init(&k, n, err)))
         goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!(keys[i] = malloc(24))) {
-            rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if ((rc = pb_sm_keys_addf(&k, i, err, "%010zu", i)))
             goto out;
-        }
-        snprintf(keys[i], 24, "%010zu", i);
-    }
-    if ((rc = pb_sm_page(&pg, "parameters", false, keys, n, order, &count, &next, err)))
+    if ((rc = pb_sm_page(&pg, "parameters", false, k.keys, k.n, k.order, &count, &next, err)))
         goto out;
     json_t *arr = json_array();
     for (size_t j = 0; j < count; j++) {
+        const pb_param_rec *pr = &ps[k.row[k.order[j]]];
         json_t *o = json_object();
-        pb_json_set_str(o, "Name", ps[order[j]].name);
-        json_object_set_new(o, "Value", json_string(ps[order[j]].value ? ps[order[j]].value : ""));
+        pb_json_set_str(o, "Name", pr->name);
+        json_object_set_new(o, "Value", json_string(pr->value ? pr->value : ""));
         json_array_append_new(arr, o);
     }
     *out = json_object();
     json_object_set_new(*out, "PipelineParameters", arr);
     pb_json_set_str(*out, "NextToken", next);
 out:
-    for (size_t i = 0; keys && i < n; i++)
-        free(keys[i]);
-    free(keys);
-    free(order);
+    pb_sm_keys_free(&k);
     free(next);
     pb_param_recs_free(ps, n);
     return rc;

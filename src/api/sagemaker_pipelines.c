@@ -224,34 +224,28 @@ static int list_pipelines(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
              descending ? "Descending" : "Ascending");
 
     pb_pipeline_rec *ps = NULL;
-    size_t n = 0, kept = 0, count = 0;
+    size_t n = 0, count = 0;
     rc = ctx->store->ops->pipeline_list(ctx->store, &ctx->scope, &ps, &n);
     if (rc)
         return pb_error_set(err, rc, "cannot list pipelines");
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    size_t *idx = calloc(n ? n : 1, sizeof *idx), *order = calloc(n ? n : 1, sizeof *order);
+    pb_sm_keys k;
     char *next = NULL;
-    if (!keys || !idx || !order) {
-        rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    if ((rc = pb_sm_keys_init(&k, n, err)))
         goto out;
-    }
     size_t plen = prefix ? strlen(prefix) : 0;
     for (size_t i = 0; i < n; i++) {
         if (prefix && strncasecmp(ps[i].name, prefix, plen) != 0)
             continue;
         if ((has_after && ps[i].created_ms <= after_ms) || (has_before && ps[i].created_ms >= before_ms))
             continue;
-        if (!(keys[kept] = pipeline_key(&ps[i], by_name))) {
-            rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+        if ((rc = pb_sm_keys_add(&k, i, pipeline_key(&ps[i], by_name), err)))
             goto out;
-        }
-        idx[kept++] = i;
     }
-    if ((rc = pb_sm_page(&pg, mode, descending, keys, kept, order, &count, &next, err)))
+    if ((rc = pb_sm_page(&pg, mode, descending, k.keys, k.n, k.order, &count, &next, err)))
         goto out;
     json_t *arr = json_array();
     for (size_t j = 0; j < count; j++) {
-        const pb_pipeline_rec *p = &ps[idx[order[j]]];
+        const pb_pipeline_rec *p = &ps[k.row[k.order[j]]];
         json_t *o = json_object();
         pb_json_set_str(o, "PipelineArn", p->arn);
         pb_json_set_str(o, "PipelineName", p->name);
@@ -267,11 +261,7 @@ static int list_pipelines(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *e
     json_object_set_new(*out, "PipelineSummaries", arr);
     pb_json_set_str(*out, "NextToken", next);
 out:
-    for (size_t i = 0; keys && i < kept; i++)
-        free(keys[i]);
-    free(keys);
-    free(idx);
-    free(order);
+    pb_sm_keys_free(&k);
     free(next);
     pb_pipeline_recs_free(ps, n);
     return rc;

@@ -153,30 +153,28 @@ static int list_tags(pb_api_ctx *ctx, json_t *in, json_t **out, pb_error *err)
     free(canon);
     if (rc)
         return pb_error_set(err, rc, "cannot list tags");
-    char **keys = calloc(n ? n : 1, sizeof *keys);
-    size_t *order = calloc(n ? n : 1, sizeof *order);
+    pb_sm_keys k;
     char *next = NULL;
-    if (!keys || !order) {
-        rc = pb_error_set(err, PB_ENOMEM, "out of memory");
+    if ((rc = pb_sm_keys_init(&k, n, err)))
         goto out;
-    }
     for (size_t i = 0; i < n; i++)
-        keys[i] = tags[i].key;
-    if ((rc = pb_sm_page(&pg, "tags", false, keys, n, order, &count, &next, err)))
+        if ((rc = pb_sm_keys_addf(&k, i, err, "%s", tags[i].key)))
+            goto out;
+    if ((rc = pb_sm_page(&pg, "tags", false, k.keys, k.n, k.order, &count, &next, err)))
         goto out;
     json_t *arr = json_array();
     for (size_t j = 0; j < count; j++) {
+        const pb_tag *t = &tags[k.row[k.order[j]]];
         json_t *o = json_object();
-        json_object_set_new(o, "Key", json_string(tags[order[j]].key));
-        json_object_set_new(o, "Value", json_string(tags[order[j]].value ? tags[order[j]].value : ""));
+        json_object_set_new(o, "Key", json_string(t->key));
+        json_object_set_new(o, "Value", json_string(t->value ? t->value : ""));
         json_array_append_new(arr, o);
     }
     *out = json_object();
     json_object_set_new(*out, "Tags", arr);
     pb_json_set_str(*out, "NextToken", next);
 out:
-    free(keys); /* the strings are the tags' */
-    free(order);
+    pb_sm_keys_free(&k);
     free(next);
     pb_tags_free(tags, n);
     return rc;
